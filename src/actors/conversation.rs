@@ -1,0 +1,226 @@
+//! A conversation actor: one per chat, answering its messages one at a time, in order.
+//!
+//! Its mailbox carries only nudges ([`ConversationMsg::Work`]); the messages themselves wait in
+//! the ledger. For each pending message, oldest first: parse it, ask the rate limiter, ask the
+//! coordinator (for translations), then resolve it in the ledger with the reply, which queues the
+//! reply for delivery in the same step. Killed at any point before that, the conversation leaves
+//! the message pending and its replacement does it again; resolved already, the message is gone
+//! from the ledger and cannot be answered twice.
+//!
+//! A message that has already crashed `max_attempts` conversations is answered with an apology
+//! instead of being tried again. After `idle_timeout` without work the actor stops itself; the
+//! session starts a new one when the chat speaks again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
+
+use crate::actors::coordinator::CoordinatorMsg;
+use crate::actors::rate_limiter::{Decision, RateLimiterMsg};
+use crate::command::{self, Command, Limits};
+use crate::config::ConversationConfig;
+use crate::delivery::{Ledger, Resolution, Work};
+use crate::domain::{ChatKey, PlatformId};
+use crate::replies;
+use crate::roma::TranslateRequest;
+use crate::roma::aggregate::aggregate;
+use crate::supervision::{Slot, call};
+use crate::telemetry::metrics::ReplyOutcome;
+use crate::telemetry::user_text;
+
+/// How long a conversation waits for the rate limiter before answering anyway.
+const RATE_LIMIT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What every conversation needs; shared by all of them.
+pub struct ConversationDeps {
+    pub ledger: Arc<Ledger>,
+    pub rate_limiter: Arc<Slot<RateLimiterMsg>>,
+    pub coordinator: Arc<Slot<CoordinatorMsg>>,
+    pub config: ConversationConfig,
+    pub log_user_text: bool,
+    /// Only the offline demo provider is configured (help says so).
+    pub demo_only: bool,
+    /// Platforms whose users are not rate limited (the console by default).
+    pub rate_limit_exempt: Vec<PlatformId>,
+}
+
+pub enum ConversationMsg {
+    /// The chat has pending messages.
+    Work,
+    /// The idle timer fired: stop if nothing happened for `idle_timeout`.
+    IdleCheck,
+}
+
+pub struct ConversationArgs {
+    pub chat: ChatKey,
+    pub deps: Arc<ConversationDeps>,
+}
+
+pub struct ConversationState {
+    chat: ChatKey,
+    deps: Arc<ConversationDeps>,
+    last_activity: Instant,
+    /// An idle check is scheduled (at most one at a time).
+    idle_timer: bool,
+}
+
+/// See the module docs.
+pub struct Conversation;
+
+impl Actor for Conversation {
+    type Msg = ConversationMsg;
+    type State = ConversationState;
+    type Arguments = ConversationArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ConversationArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        // Pick up whatever is pending, including work a previous incarnation left unfinished.
+        myself.cast(ConversationMsg::Work)?;
+        Ok(ConversationState {
+            chat: args.chat,
+            deps: args.deps,
+            last_activity: Instant::now(),
+            idle_timer: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ConversationMsg::Work => {
+                let Some(work) = state.deps.ledger.next(&state.chat) else {
+                    if !state.idle_timer {
+                        state.idle_timer = true;
+                        myself.send_after(state.deps.config.idle_timeout, || {
+                            ConversationMsg::IdleCheck
+                        });
+                    }
+                    return Ok(());
+                };
+                state.last_activity = Instant::now();
+                let resolution = if work.attempt > state.deps.config.max_attempts {
+                    tracing::error!(
+                        message = %work.inbound.key,
+                        attempts = work.attempt - 1,
+                        "message crashed its conversation too often; answering with an apology"
+                    );
+                    Resolution::Reply {
+                        text: replies::internal_error(),
+                        outcome: ReplyOutcome::Error,
+                    }
+                } else {
+                    answer(&state.deps, &work).await
+                };
+                state.deps.ledger.resolve(&work.inbound.key, resolution);
+                // One message per handler call, so a stop request is seen between messages.
+                myself.cast(ConversationMsg::Work)?;
+            }
+            ConversationMsg::IdleCheck => {
+                state.idle_timer = false;
+                let idle = state.last_activity.elapsed();
+                let timeout = state.deps.config.idle_timeout;
+                if state.deps.ledger.has_pending(&state.chat) {
+                    myself.cast(ConversationMsg::Work)?;
+                } else if idle >= timeout {
+                    tracing::debug!(chat = %state.chat, "conversation idle; stopping");
+                    myself.stop(Some("idle".into()));
+                } else {
+                    state.idle_timer = true;
+                    myself.send_after(timeout - idle, || ConversationMsg::IdleCheck);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Works out the reply to one message.
+async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
+    let inbound = &work.inbound;
+    let deadline = work.accepted_at + deps.config.request_timeout;
+    tracing::debug!(
+        message = %inbound.key,
+        attempt = work.attempt,
+        text = %user_text(deps.log_user_text, &inbound.text),
+        "handling message"
+    );
+    if Instant::now() >= deadline {
+        return Resolution::Reply {
+            text: replies::timed_out(),
+            outcome: ReplyOutcome::Error,
+        };
+    }
+
+    let exempt = deps.rate_limit_exempt.contains(&inbound.user.platform);
+    let check_deadline = deadline.min(Instant::now() + RATE_LIMIT_CHECK_TIMEOUT);
+    let decision = if exempt {
+        Decision::Allowed
+    } else {
+        call(&deps.rate_limiter, check_deadline, |reply| RateLimiterMsg::Check {
+        user: inbound.user.clone(),
+        message: inbound.key.clone(),
+        reply,
+    })
+    .await
+    .unwrap_or_else(|_| {
+        // Better to answer than to punish users for our own outage.
+            tracing::warn!(message = %inbound.key, "rate limiter unavailable; allowing the message");
+            Decision::Allowed
+        })
+    };
+    match decision {
+        Decision::Allowed => {}
+        Decision::Limited {
+            retry_after,
+            notify: true,
+        } => {
+            return Resolution::Reply {
+                text: replies::rate_limited(retry_after),
+                outcome: ReplyOutcome::RateLimited,
+            };
+        }
+        Decision::Limited { notify: false, .. } => return Resolution::Ignore,
+    }
+
+    let limits = Limits {
+        max_text_chars: deps.config.max_text_chars,
+        max_targets: deps.config.max_targets,
+    };
+    let reply = |text: String, outcome| Resolution::Reply { text, outcome };
+    match command::parse(&inbound.text, inbound.truncated, limits) {
+        Ok(Command::Help) => reply(replies::help(limits, deps.demo_only), ReplyOutcome::Info),
+        Ok(Command::Languages) => reply(replies::languages(), ReplyOutcome::Info),
+        Ok(Command::Empty) => reply(replies::empty(), ReplyOutcome::Rejected),
+        Ok(Command::NotACommand) => reply(replies::not_a_command(), ReplyOutcome::Rejected),
+        Err(e) => reply(replies::parse_error(&e), ReplyOutcome::Rejected),
+        Ok(Command::Translate(request)) => {
+            let request = TranslateRequest {
+                text: request.text,
+                source: request.source,
+                targets: request.targets,
+                deadline,
+            };
+            match call(&deps.coordinator, deadline, |reply| CoordinatorMsg::Translate {
+                request: request.clone(),
+                reply,
+            })
+            .await
+            {
+                Ok(outcome) => {
+                    let r = aggregate(&outcome);
+                    reply(r.text, r.outcome)
+                }
+                Err(_) => reply(replies::timed_out(), ReplyOutcome::Error),
+            }
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! Assembling and running the runtime: builds the supervision tree from the configuration,
+//! starts one outbox per platform, and owns the graceful shutdown.
+//!
+//! Shutdown (SIGINT/SIGTERM, or every platform's input ended), all within
+//! `runtime.shutdown_grace`:
+//! 1. platforms stop taking new messages;
+//! 2. everything already accepted is answered and delivered (the tree is still running);
+//! 3. the tree stops in reverse start order: platforms, coordinator, providers, rate limiter,
+//!    metrics reporter; each child within its own timeout;
+//! 4. the outboxes deliver what is queued and end.
+//!
+//! Whatever could not finish by the deadline is logged (how many messages were left unanswered,
+//! which actors had to be killed).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::actors::conversation::ConversationDeps;
+use crate::actors::coordinator::{Coordinator, CoordinatorArgs, CoordinatorMsg};
+use crate::actors::metrics_reporter::{MetricsReporter, MetricsReporterArgs};
+use crate::actors::provider::{ProviderActor, ProviderArgs};
+use crate::actors::rate_limiter::{RateLimitStore, RateLimiter, RateLimiterArgs, RateLimiterMsg};
+use crate::actors::session::{Session, SessionArgs};
+use crate::config::{Config, Toggle};
+use crate::delivery::ledger::DEFAULT_DEDUP_CAPACITY;
+use crate::delivery::{Ledger, Outbox, RetryPolicy};
+use crate::domain::PlatformId;
+use crate::platforms::Platform;
+use crate::platforms::console::ConsolePlatform;
+use crate::providers::breaker::Breaker;
+use crate::roma::execute::ProviderRoute;
+use crate::supervision::{
+    ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree,
+    Supervisor, SupervisorArgs, SupervisorMsg, TreeNode, started,
+};
+use crate::telemetry::metrics::Metrics;
+
+/// Why the runtime could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(
+        "cannot listen for metrics on {addr}: {source} (set metrics.addr / TOLMACH_METRICS_ADDR)"
+    )]
+    MetricsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Provider(#[from] crate::providers::BuildError),
+    #[error("cannot start the console platform: {0}")]
+    Console(std::io::Error),
+    #[error("no platform is enabled")]
+    NoPlatform,
+    #[error("the supervision tree failed to start: {0}")]
+    Start(String),
+    #[error("the root supervisor gave up (restart intensity exceeded); see the log for the cause")]
+    RootFailed,
+}
+
+struct PlatformEntry {
+    platform: Arc<dyn Platform>,
+    exhausted: watch::Receiver<bool>,
+}
+
+/// A running runtime. See the module docs.
+pub struct App {
+    config: Config,
+    metrics: Metrics,
+    ledger: Arc<Ledger>,
+    root: ActorRef<SupervisorMsg>,
+    root_task: JoinHandle<()>,
+    platforms: Vec<PlatformEntry>,
+    outboxes: Vec<JoinHandle<()>>,
+    metrics_addr: Option<SocketAddr>,
+    rate_limits: Arc<RateLimitStore>,
+    breakers: Vec<(String, Arc<Breaker>)>,
+}
+
+/// The platforms the configuration enables (for now: the console).
+pub fn platforms_from_config(config: &Config) -> Result<Vec<Arc<dyn Platform>>, AppError> {
+    let mut platforms: Vec<Arc<dyn Platform>> = Vec::new();
+    let others = !platforms.is_empty();
+    let console = match config.platforms.console.enabled {
+        Toggle::On => true,
+        Toggle::Off => false,
+        Toggle::Auto => !others,
+    };
+    if console {
+        let p = ConsolePlatform::stdio(config.platforms.console.max_line_bytes)
+            .map_err(AppError::Console)?;
+        platforms.push(Arc::new(p));
+    }
+    if platforms.is_empty() {
+        return Err(AppError::NoPlatform);
+    }
+    Ok(platforms)
+}
+
+impl App {
+    /// Builds and starts the whole tree on `platforms`.
+    pub async fn start(config: Config, platforms: Vec<Arc<dyn Platform>>) -> Result<App, AppError> {
+        if platforms.is_empty() {
+            return Err(AppError::NoPlatform);
+        }
+        let metrics = Metrics::new();
+        let ledger = Ledger::new(metrics.clone(), DEFAULT_DEDUP_CAPACITY);
+
+        let listener = if config.metrics.enabled {
+            let addr = config.metrics.addr;
+            let l = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|_| l))
+                .map_err(|source| AppError::MetricsListen { addr, source })?;
+            Some(Arc::new(l))
+        } else {
+            None
+        };
+        let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+
+        // Providers, each with a breaker that outlives its actor.
+        let mut routes = Vec::new();
+        let mut provider_specs = Vec::new();
+        let mut breakers = Vec::new();
+        for pc in &config.providers {
+            let provider = crate::providers::build(pc)?;
+            let breaker = Breaker::new(&pc.name, config.breaker.clone(), metrics.clone());
+            let slot = Slot::new();
+            let name: Arc<str> = pc.name.as_str().into();
+            routes.push(ProviderRoute {
+                name: name.clone(),
+                slot: slot.clone(),
+                breaker: breaker.clone(),
+                demo: provider.is_demo(),
+            });
+            breakers.push((pc.name.clone(), breaker.clone()));
+            let m = metrics.clone();
+            provider_specs.push(ChildSpec::worker(
+                pc.name.clone(),
+                ActorKind::Provider,
+                Restart::Permanent,
+                Some(slot),
+                move || {
+                    (
+                        ProviderActor,
+                        ProviderArgs {
+                            name: name.clone(),
+                            provider: provider.clone(),
+                            breaker: breaker.clone(),
+                            metrics: m.clone(),
+                        },
+                    )
+                },
+            ));
+        }
+        let demo_only = routes.iter().all(|r| r.demo);
+        let routes = Arc::new(routes);
+
+        let rate_limits = RateLimitStore::new(&config.rate_limit);
+        let rate_slot: Arc<Slot<RateLimiterMsg>> = Slot::new();
+        let coordinator_slot: Arc<Slot<CoordinatorMsg>> = Slot::new();
+        let root_slot: Arc<Slot<SupervisorMsg>> = Slot::new();
+
+        let deps = Arc::new(ConversationDeps {
+            ledger: ledger.clone(),
+            rate_limiter: rate_slot.clone(),
+            coordinator: coordinator_slot.clone(),
+            config: config.conversation.clone(),
+            log_user_text: config.log.user_text,
+            demo_only,
+            rate_limit_exempt: if config.platforms.console.rate_limited {
+                Vec::new()
+            } else {
+                vec![PlatformId::Console]
+            },
+        });
+
+        // Platforms: an outbox and a session each.
+        let mut outboxes = Vec::new();
+        let mut entries = Vec::new();
+        let mut session_specs = Vec::new();
+        for platform in platforms {
+            let outbox = Outbox::new(
+                platform.clone(),
+                ledger.clone(),
+                metrics.clone(),
+                RetryPolicy::default(),
+            );
+            outboxes.push(tokio::spawn(outbox.run()));
+            let (exhausted_tx, exhausted_rx) = watch::channel(false);
+            let exhausted = Arc::new(exhausted_tx);
+            let ingress = Arc::new(Mutex::new(()));
+            entries.push(PlatformEntry {
+                platform: platform.clone(),
+                exhausted: exhausted_rx,
+            });
+            let (deps, m, conv) = (deps.clone(), metrics.clone(), config.conversation.clone());
+            let (backoff, stop_timeout) = (
+                config.supervision.backoff,
+                config.supervision.child_shutdown_timeout,
+            );
+            session_specs.push(ChildSpec::new(
+                platform.id().as_str(),
+                ActorKind::Session,
+                Restart::Permanent,
+                move |supervisor| {
+                    let args = SessionArgs {
+                        platform: platform.clone(),
+                        ingress: ingress.clone(),
+                        exhausted: exhausted.clone(),
+                        deps: deps.clone(),
+                        intensity: conv.intensity,
+                        backoff,
+                        stop_timeout,
+                        metrics: m.clone(),
+                    };
+                    Box::pin(async move {
+                        let (actor, _) =
+                            Actor::spawn_linked(None, Session, args, supervisor).await?;
+                        let subtree: Arc<dyn Subtree> = Arc::new(actor.clone());
+                        Ok(started(actor, None, Some(subtree)))
+                    })
+                },
+            ));
+        }
+
+        let supervisor_args = {
+            let (sup, m) = (config.supervision.clone(), metrics.clone());
+            move |id: &str, kind: ActorKind, children: Vec<ChildSpec>| SupervisorArgs {
+                id: id.to_string(),
+                kind,
+                strategy: Strategy::OneForOne,
+                intensity: sup.intensity,
+                backoff: sup.backoff,
+                child_shutdown_timeout: sup.child_shutdown_timeout,
+                children,
+                metrics: m.clone(),
+            }
+        };
+
+        let reporter = {
+            let (m, ledger, root, interval) = (
+                metrics.clone(),
+                ledger.clone(),
+                root_slot.clone(),
+                config.metrics.sample_interval,
+            );
+            ChildSpec::worker(
+                "metrics_reporter",
+                ActorKind::MetricsReporter,
+                Restart::Permanent,
+                None,
+                move || {
+                    (
+                        MetricsReporter,
+                        MetricsReporterArgs {
+                            metrics: m.clone(),
+                            listener: listener.clone(),
+                            root: root.clone(),
+                            ledger: ledger.clone(),
+                            sample_interval: interval,
+                        },
+                    )
+                },
+            )
+        };
+        let rate_limiter = {
+            let (store, m) = (rate_limits.clone(), metrics.clone());
+            ChildSpec::worker(
+                "rate_limiter",
+                ActorKind::RateLimiter,
+                Restart::Permanent,
+                Some(rate_slot),
+                move || {
+                    (
+                        RateLimiter,
+                        RateLimiterArgs {
+                            store: store.clone(),
+                            metrics: m.clone(),
+                            sweep_every: Duration::from_secs(60),
+                        },
+                    )
+                },
+            )
+        };
+        let providers = {
+            let args = supervisor_args.clone();
+            ChildSpec::supervisor(
+                "providers",
+                ActorKind::ProviderSupervisor,
+                Restart::Permanent,
+                None,
+                move || args("providers", ActorKind::ProviderSupervisor, provider_specs.clone()),
+            )
+        };
+        let coordinator = {
+            let (m, max_parallel) = (metrics.clone(), config.coordinator.max_parallel.get());
+            ChildSpec::worker(
+                "coordinator",
+                ActorKind::Coordinator,
+                Restart::Permanent,
+                Some(coordinator_slot),
+                move || {
+                    (
+                        Coordinator,
+                        CoordinatorArgs {
+                            routes: routes.clone(),
+                            max_parallel,
+                            metrics: m.clone(),
+                        },
+                    )
+                },
+            )
+        };
+        let platforms_sup = {
+            let args = supervisor_args.clone();
+            ChildSpec::supervisor(
+                "platforms",
+                ActorKind::PlatformSupervisor,
+                Restart::Permanent,
+                None,
+                move || args("platforms", ActorKind::PlatformSupervisor, session_specs.clone()),
+            )
+        };
+        let root_args = supervisor_args(
+            "root",
+            ActorKind::Root,
+            vec![reporter, rate_limiter, providers, coordinator, platforms_sup],
+        );
+        let (root, root_task) = Actor::spawn(None, Supervisor, root_args)
+            .await
+            .map_err(|e| AppError::Start(e.to_string()))?;
+        root_slot.set(root.clone());
+        tracing::info!(
+            metrics = ?metrics_addr,
+            providers = ?config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            platforms = ?entries.iter().map(|e| e.platform.id().as_str()).collect::<Vec<_>>(),
+            "tolmach started"
+        );
+        Ok(App {
+            config,
+            metrics,
+            ledger,
+            root,
+            root_task,
+            platforms: entries,
+            outboxes,
+            metrics_addr,
+            rate_limits,
+            breakers,
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// Where `/metrics` is served, if enabled (the real port when configured with port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The circuit breaker of a provider, by its configured name.
+    pub fn breaker(&self, provider: &str) -> Option<Arc<Breaker>> {
+        self.breakers
+            .iter()
+            .find(|(n, _)| n == provider)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// The rate limiter's shared state.
+    pub fn rate_limits(&self) -> &Arc<RateLimitStore> {
+        &self.rate_limits
+    }
+
+    /// The supervision tree as it is now.
+    pub async fn tree(&self) -> TreeNode {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let running = !self.root_task.is_finished();
+        TreeNode {
+            id: "root".into(),
+            kind: ActorKind::Root,
+            status: if running {
+                NodeStatus::Running
+            } else {
+                NodeStatus::Stopped
+            },
+            restarts: 0,
+            children: if running {
+                self.root.describe(deadline).await
+            } else {
+                Vec::new()
+            },
+            cell: running.then(|| self.root.get_cell()),
+        }
+    }
+
+    /// Resolves once every platform's input has ended and every accepted message is answered
+    /// and delivered.
+    pub fn inputs_done(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let exhausted: Vec<_> = self.platforms.iter().map(|p| p.exhausted.clone()).collect();
+        let ledger = self.ledger.clone();
+        async move {
+            for mut rx in exhausted {
+                let _ = rx.wait_for(|done| *done).await;
+            }
+            let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+            ledger.wait_idle(None, far).await;
+        }
+    }
+
+    /// Runs until `shutdown` resolves (a signal) or every input ends, then shuts down
+    /// gracefully. Fails if the root supervisor gave up.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<ShutdownReport, AppError> {
+        let inputs_done = self.inputs_done();
+        let reason = tokio::select! {
+            _ = shutdown => "signal",
+            _ = inputs_done => "all input handled",
+            _ = &mut self.root_task => {
+                tracing::error!("the root supervisor failed; stopping");
+                self.ledger.close_outboxes();
+                let deadline = Instant::now() + self.config.runtime.shutdown_grace;
+                for h in self.outboxes.drain(..) {
+                    let _ = tokio::time::timeout_at(deadline, h).await;
+                }
+                return Err(AppError::RootFailed);
+            }
+        };
+        tracing::info!(reason, "shutting down");
+        Ok(self.shutdown().await)
+    }
+
+    /// Graceful shutdown; see the module docs.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let grace = self.config.runtime.shutdown_grace;
+        let deadline = Instant::now() + grace;
+        for p in &self.platforms {
+            p.platform.close();
+        }
+        let reserve = (grace / 4).min(Duration::from_secs(2));
+        if !self.ledger.wait_idle(None, deadline - reserve).await {
+            tracing::warn!(
+                unanswered = self.ledger.in_flight(None),
+                "shutdown: some accepted messages could not be answered in time"
+            );
+        }
+        let report = self.root.shutdown(deadline).await;
+        if tokio::time::timeout_at(deadline, &mut self.root_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: the root supervisor did not stop in time; killing the tree");
+            self.root.kill();
+        }
+        self.ledger.close_outboxes();
+        let outbox_deadline = deadline.max(Instant::now() + Duration::from_millis(100));
+        for h in self.outboxes.drain(..) {
+            let abort = h.abort_handle();
+            if tokio::time::timeout_at(outbox_deadline, h).await.is_err() {
+                tracing::warn!("shutdown: an outbox did not finish in time");
+                abort.abort();
+            }
+        }
+        if !report.killed.is_empty() {
+            tracing::warn!(killed = ?report.killed, "shutdown: actors killed after their timeout");
+        }
+        tracing::info!("stopped");
+        report
+    }
+}

@@ -1,0 +1,810 @@
+//! Configuration: `config/default.toml` (compiled in), then `--config FILE`, then the environment.
+//!
+//! Loading happens in two steps (after vector's config): figment merges the layers and
+//! deserializes a `Raw*` tree that mirrors the TOML exactly (`deny_unknown_fields`, so a typo is
+//! an error, not a silently ignored key); [`Raw::validate`] then turns it into the typed
+//! [`Config`] (durations, socket addresses, URLs, non-zero numbers, secrets read from the
+//! environment or a file), reporting every problem at once.
+//!
+//! Environment names are derived from the key paths: `TOLMACH_` + the path joined with `_`, upper
+//! case (`metrics.addr` -> `TOLMACH_METRICS_ADDR`). Providers can be declared from the
+//! environment alone: `TOLMACH_PROVIDERS_<NAME>_<FIELD>`. The environment is read through an
+//! injected [`EnvSource`] so tests never touch the process environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::Deserialize;
+
+use crate::secret::Secret;
+use crate::supervision::{Backoff, Intensity};
+
+/// The built-in defaults, also shipped as `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+const ENV_PREFIX: &str = "TOLMACH_";
+
+/// Where environment variables come from: the process, or a map in tests.
+pub trait EnvSource {
+    fn get(&self, name: &str) -> Option<String>;
+    fn vars(&self) -> Vec<(String, String)>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// Everything that can be wrong with a configuration, all at once.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: impl Into<String>) -> Self {
+        Self {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed configuration
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub runtime: RuntimeConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub supervision: SupervisionConfig,
+    pub conversation: ConversationConfig,
+    pub rate_limit: RateLimitConfig,
+    pub coordinator: CoordinatorConfig,
+    pub breaker: BreakerConfig,
+    pub platforms: PlatformsConfig,
+    /// Enabled providers, in the order they are tried.
+    pub providers: Vec<ProviderConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub data_dir: PathBuf,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+    pub user_text: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub addr: SocketAddr,
+    pub sample_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupervisionConfig {
+    pub intensity: Intensity,
+    pub backoff: Backoff,
+    pub child_shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConversationConfig {
+    pub idle_timeout: Duration,
+    pub intensity: Intensity,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+    pub max_text_chars: usize,
+    pub max_targets: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub per_minute: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    pub max_parallel: NonZeroUsize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BreakerConfig {
+    pub failure_threshold: NonZeroU32,
+    pub open_for: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Toggle {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlatformsConfig {
+    pub console: ConsoleConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    pub enabled: Toggle,
+    pub max_line_bytes: usize,
+    pub rate_limited: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The table name, e.g. `groq`. Used in logs and as a metric label (bounded by config).
+    pub name: String,
+    pub priority: i64,
+    pub kind: ProviderKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    Demo,
+    OpenAi(OpenAiConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub base_url: url::Url,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    pub timeout: Duration,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let mut tables = vec![parse_table(DEFAULT_TOML, "built-in defaults")?];
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::one(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            tables.push(parse_table(&text, &path.display().to_string())?);
+            figment = figment.merge(Toml::string(&text));
+        }
+        figment = figment.merge(EnvOverrides::collect(&tables, env));
+        let raw: Raw = figment.extract().map_err(|e| ConfigError {
+            problems: e.into_iter().map(|e| e.to_string()).collect(),
+        })?;
+        raw.validate(env)
+    }
+
+    /// The built-in defaults alone (no file, empty environment).
+    pub fn defaults() -> Result<Config, ConfigError> {
+        Config::load(None, &HashMap::new())
+    }
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+}
+
+/// The environment layer: one variable per known key, plus providers declared by name.
+struct EnvOverrides {
+    values: Vec<(String, String, Value)>, // (env name, key path, value)
+}
+
+/// Fields a provider table may have, for `TOLMACH_PROVIDERS_<NAME>_<FIELD>`; longest first so
+/// `API_KEY_ENV` is matched before a shorter suffix could be.
+const PROVIDER_FIELDS: &[&str] = &[
+    "api_key_file",
+    "api_key_env",
+    "base_url",
+    "priority",
+    "enabled",
+    "timeout",
+    "model",
+    "kind",
+];
+
+impl EnvOverrides {
+    fn collect(tables: &[toml::Table], env: &dyn EnvSource) -> Self {
+        // Known keys and their value types, from every layer read so far.
+        let mut known: BTreeMap<String, Option<&toml::Value>> = BTreeMap::new();
+        for table in tables {
+            flatten(table, String::new(), &mut |path, v| {
+                known.insert(path, Some(v));
+            });
+        }
+        known.insert("log.level".into(), None);
+        let mut values = Vec::new();
+        let mut vars = env.vars();
+        vars.sort();
+        for (name, raw) in vars {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path = if rest == "LOG" {
+                Some("log.level".to_string())
+            } else if let Some(provider) = rest.strip_prefix("PROVIDERS_") {
+                provider_path(provider)
+            } else {
+                known
+                    .keys()
+                    .filter(|p| !p.starts_with("providers."))
+                    .find(|p| env_name(p) == name)
+                    .cloned()
+            };
+            let Some(path) = path else { continue };
+            let like = known.get(&path).copied().flatten();
+            values.push((name, path, env_value(&raw, like)));
+        }
+        Self { values }
+    }
+}
+
+fn provider_path(rest: &str) -> Option<String> {
+    let lower = rest.to_ascii_lowercase();
+    PROVIDER_FIELDS.iter().find_map(|field| {
+        let name = lower.strip_suffix(field)?.strip_suffix('_')?;
+        (!name.is_empty()).then(|| format!("providers.{name}.{field}"))
+    })
+}
+
+fn env_name(path: &str) -> String {
+    format!("{ENV_PREFIX}{}", path.replace('.', "_").to_ascii_uppercase())
+}
+
+/// An environment string as a config value: a string where the key holds a string, otherwise
+/// a TOML scalar if it parses as one (`20`, `true`), otherwise the string.
+fn env_value(raw: &str, like: Option<&toml::Value>) -> Value {
+    if !matches!(like, Some(toml::Value::String(_))) {
+        if let Ok(t) = format!("v = {raw}").parse::<toml::Table>() {
+            if let Some(v) = t.get("v").filter(|v| !v.is_table() && !v.is_array()) {
+                if let Ok(value) = Value::serialize(v) {
+                    return value;
+                }
+            }
+        }
+    }
+    Value::from(raw.to_string())
+}
+
+fn flatten<'a>(table: &'a toml::Table, prefix: String, f: &mut impl FnMut(String, &'a toml::Value)) {
+    for (k, v) in table {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(t, path, f),
+            other => f(path, other),
+        }
+    }
+}
+
+impl Provider for EnvOverrides {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable").interpolater(|_: &Profile, keys: &[&str]| {
+            env_name(&keys.join("."))
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut figment = Figment::new();
+        for (_, path, value) in &self.values {
+            figment = figment.merge((path.as_str(), value.clone()));
+        }
+        figment.data()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw configuration: mirrors the TOML, validated into `Config`
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    runtime: RawRuntime,
+    log: RawLog,
+    metrics: RawMetrics,
+    supervision: RawSupervision,
+    conversation: RawConversation,
+    rate_limit: RawRateLimit,
+    coordinator: RawCoordinator,
+    breaker: RawBreaker,
+    platforms: RawPlatforms,
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    data_dir: PathBuf,
+    #[serde(with = "humantime_serde")]
+    shutdown_grace: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: String,
+    format: LogFormat,
+    user_text: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: bool,
+    addr: String,
+    #[serde(with = "humantime_serde")]
+    sample_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervision {
+    max_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    within: Duration,
+    #[serde(with = "humantime_serde")]
+    backoff_initial: Duration,
+    #[serde(with = "humantime_serde")]
+    backoff_max: Duration,
+    #[serde(with = "humantime_serde")]
+    child_shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConversation {
+    #[serde(with = "humantime_serde")]
+    idle_timeout: Duration,
+    max_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    within: Duration,
+    #[serde(with = "humantime_serde")]
+    request_timeout: Duration,
+    max_attempts: u32,
+    max_text_chars: usize,
+    max_targets: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_minute: u32,
+    burst: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCoordinator {
+    max_parallel: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    failure_threshold: u32,
+    #[serde(with = "humantime_serde")]
+    open_for: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlatforms {
+    console: RawConsole,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    enabled: Toggle,
+    max_line_bytes: usize,
+    rate_limited: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    kind: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    priority: i64,
+    base_url: Option<String>,
+    model: Option<String>,
+    api_key_env: Option<String>,
+    api_key_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Collects validation problems so all are reported together.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn non_zero_u32(&mut self, key: &str, v: u32) -> NonZeroU32 {
+        NonZeroU32::new(v).unwrap_or_else(|| {
+            self.0.push(format!("{key} must be at least 1"));
+            NonZeroU32::MIN
+        })
+    }
+    fn non_zero_duration(&mut self, key: &str, v: Duration) -> Duration {
+        if v.is_zero() {
+            self.0.push(format!("{key} must be longer than zero"));
+        }
+        v
+    }
+}
+
+impl Raw {
+    fn validate(self, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+        let mut p = Problems::default();
+
+        let addr = self.metrics.addr.parse::<SocketAddr>().unwrap_or_else(|e| {
+            p.0.push(format!(
+                "metrics.addr: {:?} is not a socket address like 127.0.0.1:9464 ({e})",
+                self.metrics.addr
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 9464))
+        });
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            p.0.push(format!(
+                "log.level: {:?} is not a valid filter (e.g. \"info\" or \"warn,tolmach=debug\")",
+                self.log.level
+            ));
+        }
+        let sup = &self.supervision;
+        if sup.backoff_initial > sup.backoff_max {
+            p.0.push("supervision.backoff_initial must not exceed supervision.backoff_max".into());
+        }
+        let conv = &self.conversation;
+        if conv.max_text_chars == 0 {
+            p.0.push("conversation.max_text_chars must be at least 1".into());
+        }
+        if conv.max_targets == 0 {
+            p.0.push("conversation.max_targets must be at least 1".into());
+        }
+        if conv.max_attempts == 0 {
+            p.0.push("conversation.max_attempts must be at least 1".into());
+        }
+        if self.platforms.console.max_line_bytes < 16 {
+            p.0.push("platforms.console.max_line_bytes must be at least 16".into());
+        }
+
+        let mut providers = Vec::new();
+        for (name, raw) in self.providers {
+            if !raw.enabled {
+                continue;
+            }
+            if let Some(provider) = validate_provider(&name, raw, env, &mut p) {
+                providers.push(provider);
+            }
+        }
+        providers.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.name.cmp(&b.name)));
+        if providers.is_empty() {
+            p.0.push("no provider is enabled: enable at least one under [providers]".into());
+        }
+
+        let config = Config {
+            runtime: RuntimeConfig {
+                data_dir: self.runtime.data_dir,
+                shutdown_grace: p.non_zero_duration("runtime.shutdown_grace", self.runtime.shutdown_grace),
+            },
+            log: LogConfig {
+                level: self.log.level,
+                format: self.log.format,
+                user_text: self.log.user_text,
+            },
+            metrics: MetricsConfig {
+                enabled: self.metrics.enabled,
+                addr,
+                sample_interval: p
+                    .non_zero_duration("metrics.sample_interval", self.metrics.sample_interval),
+            },
+            supervision: SupervisionConfig {
+                intensity: Intensity {
+                    max_restarts: sup.max_restarts,
+                    within: p.non_zero_duration("supervision.within", sup.within),
+                },
+                backoff: Backoff {
+                    initial: sup.backoff_initial,
+                    max: sup.backoff_max,
+                },
+                child_shutdown_timeout: p.non_zero_duration(
+                    "supervision.child_shutdown_timeout",
+                    sup.child_shutdown_timeout,
+                ),
+            },
+            conversation: ConversationConfig {
+                idle_timeout: p.non_zero_duration("conversation.idle_timeout", conv.idle_timeout),
+                intensity: Intensity {
+                    max_restarts: conv.max_restarts,
+                    within: p.non_zero_duration("conversation.within", conv.within),
+                },
+                request_timeout: p
+                    .non_zero_duration("conversation.request_timeout", conv.request_timeout),
+                max_attempts: conv.max_attempts,
+                max_text_chars: conv.max_text_chars,
+                max_targets: conv.max_targets,
+            },
+            rate_limit: RateLimitConfig {
+                per_minute: p.non_zero_u32("rate_limit.per_minute", self.rate_limit.per_minute),
+                burst: p.non_zero_u32("rate_limit.burst", self.rate_limit.burst),
+            },
+            coordinator: CoordinatorConfig {
+                max_parallel: NonZeroUsize::new(self.coordinator.max_parallel).unwrap_or_else(
+                    || {
+                        p.0.push("coordinator.max_parallel must be at least 1".into());
+                        NonZeroUsize::MIN
+                    },
+                ),
+            },
+            breaker: BreakerConfig {
+                failure_threshold: p
+                    .non_zero_u32("breaker.failure_threshold", self.breaker.failure_threshold),
+                open_for: p.non_zero_duration("breaker.open_for", self.breaker.open_for),
+            },
+            platforms: PlatformsConfig {
+                console: ConsoleConfig {
+                    enabled: self.platforms.console.enabled,
+                    max_line_bytes: self.platforms.console.max_line_bytes,
+                    rate_limited: self.platforms.console.rate_limited,
+                },
+            },
+            providers,
+        };
+        if p.0.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems: p.0 })
+        }
+    }
+}
+
+fn validate_provider(
+    name: &str,
+    raw: RawProvider,
+    env: &dyn EnvSource,
+    p: &mut Problems,
+) -> Option<ProviderConfig> {
+    let key = |field: &str| format!("providers.{name}.{field}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        p.0.push(format!(
+            "providers.{name}: provider names use lowercase letters, digits, '-' and '_'"
+        ));
+        return None;
+    }
+    let kind = match raw.kind.as_str() {
+        "demo" => ProviderKind::Demo,
+        "openai" => {
+            let base_url = match raw.base_url.as_deref().map(url::Url::parse) {
+                Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => Some(u),
+                Some(Ok(_)) | Some(Err(_)) => {
+                    p.0.push(format!("{}: not an http(s) URL", key("base_url")));
+                    None
+                }
+                None => {
+                    p.0.push(format!(
+                        "{} is required for kind = \"openai\" (e.g. https://api.openai.com/v1)",
+                        key("base_url")
+                    ));
+                    None
+                }
+            };
+            let model = raw.model.filter(|m| !m.trim().is_empty());
+            if model.is_none() {
+                p.0.push(format!("{} is required for kind = \"openai\"", key("model")));
+            }
+            let api_key = read_key(name, raw.api_key_env.as_deref(), raw.api_key_file.as_deref(), env, p);
+            let timeout = raw.timeout.unwrap_or(Duration::from_secs(20));
+            if timeout.is_zero() {
+                p.0.push(format!("{} must be longer than zero", key("timeout")));
+            }
+            ProviderKind::OpenAi(OpenAiConfig {
+                base_url: base_url?,
+                model: model?,
+                api_key,
+                timeout,
+            })
+        }
+        other => {
+            p.0.push(format!(
+                "{}: unknown kind {other:?} (known: \"demo\", \"openai\")",
+                key("kind")
+            ));
+            return None;
+        }
+    };
+    Some(ProviderConfig {
+        name: name.to_string(),
+        priority: raw.priority,
+        kind,
+    })
+}
+
+/// An API key from the environment variable named by `api_key_env`, or from a secrets file.
+/// Errors name the variable or the file, never the value.
+fn read_key(
+    provider: &str,
+    var: Option<&str>,
+    file: Option<&Path>,
+    env: &dyn EnvSource,
+    p: &mut Problems,
+) -> Option<Secret> {
+    if let Some(var) = var.filter(|v| !v.is_empty()) {
+        return match env.get(var).map(|v| v.trim().to_string()) {
+            Some(v) if !v.is_empty() => Some(Secret::new(v)),
+            _ => {
+                p.0.push(format!(
+                    "providers.{provider}.api_key_env names {var}, which is not set"
+                ));
+                None
+            }
+        };
+    }
+    if let Some(path) = file {
+        return match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
+            Ok(_) => {
+                p.0.push(format!("providers.{provider}.api_key_file {} is empty", path.display()));
+                None
+            }
+            Err(e) => {
+                p.0.push(format!(
+                    "providers.{provider}.api_key_file {}: {e}",
+                    path.display()
+                ));
+                None
+            }
+        };
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_with_demo_provider() {
+        let c = Config::defaults().expect("defaults are valid");
+        assert_eq!(c.metrics.addr.port(), 9464);
+        assert_eq!(c.providers.len(), 1);
+        assert!(matches!(c.providers[0].kind, ProviderKind::Demo));
+        assert_eq!(c.platforms.console.enabled, Toggle::Auto);
+    }
+
+    #[test]
+    fn environment_overrides_known_keys() {
+        let e = env(&[
+            ("TOLMACH_METRICS_ADDR", "0.0.0.0:9999"),
+            ("TOLMACH_RATE_LIMIT_BURST", "9"),
+            ("TOLMACH_LOG", "debug"),
+            ("TOLMACH_RUNTIME_SHUTDOWN_GRACE", "3s"),
+            ("UNRELATED", "x"),
+        ]);
+        let c = Config::load(None, &e).expect("valid");
+        assert_eq!(c.metrics.addr.to_string(), "0.0.0.0:9999");
+        assert_eq!(c.rate_limit.burst.get(), 9);
+        assert_eq!(c.log.level, "debug");
+        assert_eq!(c.runtime.shutdown_grace, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn providers_can_be_declared_from_the_environment() {
+        let e = env(&[
+            ("TOLMACH_PROVIDERS_GROQ_KIND", "openai"),
+            ("TOLMACH_PROVIDERS_GROQ_BASE_URL", "http://127.0.0.1:1/v1"),
+            ("TOLMACH_PROVIDERS_GROQ_MODEL", "llama"),
+            ("TOLMACH_PROVIDERS_GROQ_API_KEY_ENV", "GROQ_API_KEY"),
+            ("TOLMACH_PROVIDERS_GROQ_PRIORITY", "1"),
+            ("GROQ_API_KEY", "sk-secret-value"),
+        ]);
+        let c = Config::load(None, &e).expect("valid");
+        assert_eq!(c.providers[0].name, "groq");
+        let ProviderKind::OpenAi(o) = &c.providers[0].kind else {
+            panic!("groq should be openai")
+        };
+        assert_eq!(o.api_key.as_ref().map(Secret::expose), Some("sk-secret-value"));
+        assert!(!format!("{c:?}").contains("sk-secret-value"));
+        assert_eq!(c.providers[1].name, "demo");
+    }
+
+    #[test]
+    fn every_problem_is_reported_and_no_secret_leaks() {
+        let e = env(&[
+            ("TOLMACH_RATE_LIMIT_BURST", "0"),
+            ("TOLMACH_METRICS_ADDR", "not-an-address"),
+            ("TOLMACH_PROVIDERS_X_KIND", "openai"),
+            ("TOLMACH_PROVIDERS_X_API_KEY_ENV", "MISSING_KEY"),
+        ]);
+        let err = Config::load(None, &e).expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("rate_limit.burst"), "{text}");
+        assert!(text.contains("metrics.addr"), "{text}");
+        assert!(text.contains("providers.x.base_url"), "{text}");
+        assert!(text.contains("MISSING_KEY"), "{text}");
+        assert!(err.problems.len() >= 5, "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = std::env::temp_dir().join(format!("tolmach-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("typo.toml");
+        std::fs::write(&path, "[metrics]\nadr = \"127.0.0.1:1\"\n").expect("write");
+        let err = Config::load(Some(&path), &HashMap::new()).expect_err("typo must fail");
+        assert!(err.to_string().contains("adr"), "{err}");
+    }
+
+    #[test]
+    fn env_values_keep_string_keys_as_strings() {
+        let e = env(&[("TOLMACH_LOG_LEVEL", "warn")]);
+        assert_eq!(Config::load(None, &e).expect("valid").log.level, "warn");
+        assert_eq!(provider_path("GROQ_API_KEY_ENV").as_deref(), Some("providers.groq.api_key_env"));
+        assert_eq!(provider_path("MY_LLM_BASE_URL").as_deref(), Some("providers.my_llm.base_url"));
+        assert_eq!(provider_path("KIND"), None);
+    }
+}

@@ -1,0 +1,415 @@
+//! The ledger: who owes whom a reply. The single source of truth for exactly-once handling.
+//!
+//! Every accepted message is recorded here before any actor sees it, and leaves only when its
+//! reply has been handed to the platform (or it was deliberately ignored). Actors hold no
+//! request state that matters: the mailbox message a conversation receives is only a nudge
+//! ("your chat has work"), and the conversation takes the work from here. So an actor killed at
+//! any await point loses nothing: its replacement finds the same pending entry and does it
+//! again. Duplicates are impossible because [`Ledger::resolve`] is a compare-and-set: the first
+//! resolution of an entry hands the reply to the outbox; any later one is refused.
+//!
+//! Every method is synchronous and takes one short lock (never held across an `.await`), so
+//! cancellation (an actor being killed) can never leave an entry half-updated, and "resolve"
+//! and "enqueue the reply for delivery" happen as one step.
+//!
+//! Flow: platform session `accept`s → conversation `next` → ... → conversation `resolve` →
+//! outbox delivers → outbox `delivered`. See `docs/adr/0003-delivery-guarantee.md`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::domain::{ChatKey, Inbound, MessageKey, Outbound, PlatformId};
+use crate::telemetry::metrics::{Metrics, ReplyOutcome};
+
+/// How many handled message keys are remembered to recognise redeliveries.
+pub const DEFAULT_DEDUP_CAPACITY: usize = 100_000;
+
+/// Result of offering a message to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// New: it is now owed exactly one reply.
+    Accepted,
+    /// Already accepted (pending or handled): ignore it.
+    Duplicate,
+}
+
+/// One pending message, as handed to the conversation that processes it.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub inbound: Arc<Inbound>,
+    /// 1 on the first try; more when earlier tries died with their conversation.
+    pub attempt: u32,
+    pub accepted_at: Instant,
+}
+
+/// How a pending message was settled.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// Send this reply.
+    Reply { text: String, outcome: ReplyOutcome },
+    /// Deliberately no reply (for example a repeat message during a rate-limit cooldown).
+    Ignore,
+}
+
+/// A reply on its way to the platform.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub outbound: Outbound,
+}
+
+#[derive(Debug)]
+enum State {
+    Pending,
+    /// Resolved with a reply that the outbox has not confirmed yet.
+    Delivering,
+}
+
+#[derive(Debug)]
+struct Entry {
+    inbound: Arc<Inbound>,
+    accepted_at: Instant,
+    attempts: u32,
+    state: State,
+}
+
+struct Inner {
+    entries: HashMap<MessageKey, Entry>,
+    /// Pending (unresolved) messages per chat, oldest first.
+    queues: HashMap<ChatKey, VecDeque<MessageKey>>,
+    done: HashSet<MessageKey>,
+    done_order: VecDeque<MessageKey>,
+    dedup_capacity: usize,
+    outboxes: HashMap<PlatformId, mpsc::UnboundedSender<Delivery>>,
+    in_flight: HashMap<PlatformId, usize>,
+}
+
+/// See the module docs.
+pub struct Ledger {
+    inner: Mutex<Inner>,
+    /// Bumped on every change of the in-flight counts, for [`Ledger::wait_idle`].
+    changes: watch::Sender<u64>,
+    metrics: Metrics,
+}
+
+impl Ledger {
+    pub fn new(metrics: Metrics, dedup_capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                queues: HashMap::new(),
+                done: HashSet::new(),
+                done_order: VecDeque::new(),
+                dedup_capacity: dedup_capacity.max(1),
+                outboxes: HashMap::new(),
+                in_flight: HashMap::new(),
+            }),
+            changes: watch::Sender::new(0),
+            metrics,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock would be a bug in this file; the data is still
+        // consistent at every await-free step, so keep serving rather than poisoning everyone.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers the outbox of `platform`; replies resolved from now on are queued to it.
+    pub fn register_outbox(&self, platform: PlatformId) -> mpsc::UnboundedReceiver<Delivery> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().outboxes.insert(platform, tx);
+        rx
+    }
+
+    /// Closes every outbox channel: outboxes finish what is queued, then end.
+    pub fn close_outboxes(&self) {
+        self.lock().outboxes.clear();
+    }
+
+    /// Records a new message. Returns [`Accept::Duplicate`] if it was seen before.
+    pub fn accept(&self, inbound: Inbound) -> Accept {
+        let platform = inbound.key.chat.platform;
+        {
+            let mut inner = self.lock();
+            let key = inbound.key.clone();
+            if inner.entries.contains_key(&key) || inner.done.contains(&key) {
+                drop(inner);
+                self.metrics.message_duplicate(platform);
+                return Accept::Duplicate;
+            }
+            inner
+                .queues
+                .entry(key.chat.clone())
+                .or_default()
+                .push_back(key.clone());
+            inner.entries.insert(
+                key,
+                Entry {
+                    inbound: Arc::new(inbound),
+                    accepted_at: Instant::now(),
+                    attempts: 0,
+                    state: State::Pending,
+                },
+            );
+            *inner.in_flight.entry(platform).or_default() += 1;
+        }
+        self.metrics.message_received(platform);
+        self.changed();
+        Accept::Accepted
+    }
+
+    /// The oldest pending message of `chat`, counting one more attempt at it.
+    pub fn next(&self, chat: &ChatKey) -> Option<Work> {
+        let mut inner = self.lock();
+        let key = inner.queues.get(chat)?.front()?.clone();
+        let entry = inner.entries.get_mut(&key)?;
+        entry.attempts += 1;
+        Some(Work {
+            inbound: entry.inbound.clone(),
+            attempt: entry.attempts,
+            accepted_at: entry.accepted_at,
+        })
+    }
+
+    /// Whether `chat` has messages waiting for a reply.
+    pub fn has_pending(&self, chat: &ChatKey) -> bool {
+        self.lock().queues.get(chat).is_some_and(|q| !q.is_empty())
+    }
+
+    /// Chats of `platform` with pending messages.
+    pub fn pending_chats(&self, platform: PlatformId) -> Vec<ChatKey> {
+        let mut chats: Vec<ChatKey> = self
+            .lock()
+            .queues
+            .iter()
+            .filter(|(c, q)| c.platform == platform && !q.is_empty())
+            .map(|(c, _)| c.clone())
+            .collect();
+        chats.sort();
+        chats
+    }
+
+    /// Settles a pending message. Only the first resolution of a message counts: it returns
+    /// `true` and (for a reply) queues the reply for delivery in the same step. Any later call
+    /// for the same message returns `false` and does nothing.
+    pub fn resolve(&self, key: &MessageKey, resolution: Resolution) -> bool {
+        let platform = key.chat.platform;
+        let (took, outcome) = {
+            let mut inner = self.lock();
+            let Some(entry) = inner.entries.get_mut(key) else {
+                return false;
+            };
+            if !matches!(entry.state, State::Pending) {
+                return false;
+            }
+            let took = entry.accepted_at.elapsed();
+            let inbound = entry.inbound.clone();
+            if let Some(q) = inner.queues.get_mut(&key.chat) {
+                if let Some(pos) = q.iter().position(|k| k == key) {
+                    q.remove(pos);
+                }
+                if q.is_empty() {
+                    inner.queues.remove(&key.chat);
+                }
+            }
+            match resolution {
+                Resolution::Ignore => {
+                    inner.finish(key);
+                    (took, ReplyOutcome::Ignored)
+                }
+                Resolution::Reply { text, outcome } => {
+                    let delivery = Delivery {
+                        outbound: Outbound {
+                            chat: key.chat.clone(),
+                            in_reply_to: key.clone(),
+                            reply_to: inbound.reply_to.clone(),
+                            text,
+                        },
+                    };
+                    let queued = inner
+                        .outboxes
+                        .get(&platform)
+                        .is_some_and(|tx| tx.send(delivery).is_ok());
+                    if queued {
+                        if let Some(entry) = inner.entries.get_mut(key) {
+                            entry.state = State::Delivering;
+                        }
+                    } else {
+                        tracing::error!(message = %key, "no outbox for this platform; reply dropped");
+                        inner.finish(key);
+                    }
+                    (took, outcome)
+                }
+            }
+        };
+        self.metrics.reply(platform, outcome, took);
+        self.changed();
+        true
+    }
+
+    /// The outbox is done with the reply to `key` (sent, or given up on).
+    pub fn delivered(&self, key: &MessageKey) {
+        let finished = {
+            let mut inner = self.lock();
+            let delivering = inner
+                .entries
+                .get(key)
+                .is_some_and(|e| matches!(e.state, State::Delivering));
+            if delivering {
+                inner.finish(key);
+            }
+            delivering
+        };
+        if finished {
+            self.changed();
+        }
+    }
+
+    /// Messages of `platform` (or of all platforms) accepted and not yet answered and delivered.
+    pub fn in_flight(&self, platform: Option<PlatformId>) -> usize {
+        let inner = self.lock();
+        match platform {
+            Some(p) => inner.in_flight.get(&p).copied().unwrap_or(0),
+            None => inner.in_flight.values().sum(),
+        }
+    }
+
+    /// Waits until nothing of `platform` (or of any platform) is in flight, or `deadline`.
+    /// Returns whether it became idle.
+    pub async fn wait_idle(&self, platform: Option<PlatformId>, deadline: Instant) -> bool {
+        let mut rx = self.changes.subscribe();
+        loop {
+            if self.in_flight(platform) == 0 {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return self.in_flight(platform) == 0,
+            }
+        }
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Inner {
+    /// Moves `key` from the entries to the remembered set.
+    fn finish(&mut self, key: &MessageKey) {
+        if self.entries.remove(key).is_none() {
+            return;
+        }
+        if let Some(n) = self.in_flight.get_mut(&key.chat.platform) {
+            *n = n.saturating_sub(1);
+        }
+        if self.done.insert(key.clone()) {
+            self.done_order.push_back(key.clone());
+        }
+        while self.done_order.len() > self.dedup_capacity {
+            if let Some(old) = self.done_order.pop_front() {
+                self.done.remove(&old);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatKind, UserKey};
+    use std::time::SystemTime;
+
+    fn inbound(chat: &str, id: &str) -> Inbound {
+        Inbound {
+            key: MessageKey {
+                chat: ChatKey::new(PlatformId::Memory, chat),
+                id: id.into(),
+            },
+            user: UserKey::new(PlatformId::Memory, "u"),
+            chat_kind: ChatKind::Private,
+            reply_to: Some(id.into()),
+            text: "hi".into(),
+            truncated: None,
+            received_at: SystemTime::now(),
+        }
+    }
+
+    fn reply(text: &str) -> Resolution {
+        Resolution::Reply {
+            text: text.into(),
+            outcome: ReplyOutcome::Info,
+        }
+    }
+
+    #[tokio::test]
+    async fn resolves_once_and_queues_the_reply_once() {
+        let ledger = Ledger::new(Metrics::new(), 10);
+        let mut outbox = ledger.register_outbox(PlatformId::Memory);
+        let m = inbound("c", "1");
+        let key = m.key.clone();
+        assert_eq!(ledger.accept(m.clone()), Accept::Accepted);
+        assert_eq!(ledger.accept(m), Accept::Duplicate);
+        let work = ledger.next(&key.chat).expect("pending");
+        assert_eq!(work.attempt, 1);
+        assert_eq!(ledger.next(&key.chat).expect("still pending").attempt, 2);
+        assert!(ledger.resolve(&key, reply("a")));
+        assert!(!ledger.resolve(&key, reply("b")));
+        let d = outbox.recv().await.expect("one delivery");
+        assert_eq!(d.outbound.text, "a");
+        assert!(outbox.try_recv().is_err());
+        assert_eq!(ledger.in_flight(None), 1);
+        ledger.delivered(&key);
+        assert_eq!(ledger.in_flight(None), 0);
+        // Redelivered after it was handled: still a duplicate.
+        assert_eq!(ledger.accept(inbound("c", "1")), Accept::Duplicate);
+    }
+
+    #[test]
+    fn keeps_chat_order_and_separates_chats() {
+        let ledger = Ledger::new(Metrics::new(), 10);
+        let _outbox = ledger.register_outbox(PlatformId::Memory);
+        for id in ["1", "2", "3"] {
+            ledger.accept(inbound("a", id));
+        }
+        ledger.accept(inbound("b", "9"));
+        let chat_a = ChatKey::new(PlatformId::Memory, "a");
+        let first = ledger.next(&chat_a).expect("work");
+        assert_eq!(&*first.inbound.key.id, "1");
+        assert!(ledger.resolve(&first.inbound.key, Resolution::Ignore));
+        assert_eq!(&*ledger.next(&chat_a).expect("work").inbound.key.id, "2");
+        assert_eq!(ledger.pending_chats(PlatformId::Memory).len(), 2);
+    }
+
+    #[test]
+    fn forgets_old_keys_beyond_capacity() {
+        let ledger = Ledger::new(Metrics::new(), 2);
+        for id in ["1", "2", "3"] {
+            let m = inbound("a", id);
+            let key = m.key.clone();
+            ledger.accept(m);
+            ledger.resolve(&key, Resolution::Ignore);
+        }
+        assert_eq!(ledger.accept(inbound("a", "3")), Accept::Duplicate);
+        assert_eq!(ledger.accept(inbound("a", "1")), Accept::Accepted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_idle_wakes_on_delivery() {
+        let ledger = Ledger::new(Metrics::new(), 10);
+        let _outbox = ledger.register_outbox(PlatformId::Memory);
+        let m = inbound("a", "1");
+        let key = m.key.clone();
+        ledger.accept(m);
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        assert!(!ledger.wait_idle(None, Instant::now()).await);
+        let l2 = ledger.clone();
+        let waiter = tokio::spawn(async move { l2.wait_idle(None, deadline).await });
+        ledger.resolve(&key, reply("x"));
+        ledger.delivered(&key);
+        assert!(waiter.await.expect("join"));
+    }
+}

@@ -1,0 +1,89 @@
+//! Splitting a reply that is longer than a platform allows.
+//!
+//! Parts break at the last paragraph, line or sentence boundary that fits, then at a space,
+//! and only as a last resort inside a word; never inside a UTF-8 character (lengths are counted
+//! in `char`s, the unit Telegram and Discord limits use for plain text).
+
+/// Splits `text` into parts of at most `max_chars` characters each.
+pub fn split_reply(text: &str, max_chars: usize) -> Vec<String> {
+    let max_chars = max_chars.max(1);
+    let mut parts = Vec::new();
+    let mut rest = text.trim_end();
+    while rest.chars().count() > max_chars {
+        // Byte offset just past the first `max_chars` characters.
+        let limit = rest
+            .char_indices()
+            .nth(max_chars)
+            .map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..limit];
+        let cut = best_cut(window).unwrap_or(limit);
+        let (head, tail) = rest.split_at(cut);
+        let head = head.trim_end();
+        if !head.is_empty() {
+            parts.push(head.to_string());
+        }
+        rest = tail.trim_start();
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest.to_string());
+    }
+    parts
+}
+
+/// The byte offset of the best place to cut inside `window` (cut *after* the boundary), if any
+/// boundary leaves a reasonably sized first part.
+fn best_cut(window: &str) -> Option<usize> {
+    let min = window.len() / 3;
+    let after = |i: usize, sep: &str| i + sep.len();
+    if let Some(i) = window.rfind("\n\n").filter(|&i| i > min) {
+        return Some(after(i, "\n\n"));
+    }
+    if let Some(i) = window.rfind('\n').filter(|&i| i > min) {
+        return Some(after(i, "\n"));
+    }
+    let sentence = [". ", "! ", "? ", "。", "！", "？", "; "]
+        .iter()
+        .filter_map(|sep| window.rfind(sep).map(|i| after(i, sep)))
+        .filter(|&i| i > min)
+        .max();
+    if sentence.is_some() {
+        return sentence;
+    }
+    window
+        .rfind(char::is_whitespace)
+        .filter(|&i| i > min)
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_one_part() {
+        assert_eq!(split_reply("hello", 10), vec!["hello"]);
+        assert_eq!(split_reply("", 10), vec![""]);
+    }
+
+    #[test]
+    fn splits_on_lines_then_sentences() {
+        let text = "line one\nline two\nline three";
+        assert_eq!(split_reply(text, 18), vec!["line one\nline two", "line three"]);
+        let text = "First sentence. Second sentence. Third.";
+        let parts = split_reply(text, 20);
+        assert_eq!(parts[0], "First sentence.");
+        assert!(parts.iter().all(|p| p.chars().count() <= 20));
+    }
+
+    #[test]
+    fn never_splits_inside_a_character_and_keeps_everything() {
+        let text = "日本語のテキスト".repeat(50);
+        let parts = split_reply(&text, 7);
+        assert!(parts.iter().all(|p| p.chars().count() <= 7));
+        assert_eq!(parts.concat(), text);
+        let emoji = "👍🏽".repeat(30);
+        let parts = split_reply(&emoji, 5);
+        assert!(parts.iter().all(|p| p.chars().count() <= 5));
+        assert_eq!(parts.concat(), emoji);
+    }
+}

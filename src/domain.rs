@@ -1,0 +1,128 @@
+//! The shared vocabulary of the runtime: who talks (platform, chat, user), what they send (an
+//! [`Inbound`] message) and what the bot answers (an [`Outbound`] reply).
+//!
+//! Platform adapters translate their wire types into these at the boundary; nothing in
+//! `src/actors` sees a teloxide or serenity type.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Which chat platform a message belongs to. A small closed set, so it is safe as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PlatformId {
+    /// One chat over stdin/stdout.
+    Console,
+    /// An in-process platform for tests, benchmarks and embedding.
+    Memory,
+    /// Telegram Bot API.
+    Telegram,
+    /// Discord gateway and REST.
+    Discord,
+}
+
+impl PlatformId {
+    /// Stable lowercase name, used in logs, metric labels and actor paths.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Console => "console",
+            Self::Memory => "memory",
+            Self::Telegram => "telegram",
+            Self::Discord => "discord",
+        }
+    }
+}
+
+impl fmt::Display for PlatformId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A chat (private conversation, group or channel) on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChatKey {
+    pub platform: PlatformId,
+    pub chat: Arc<str>,
+}
+
+impl ChatKey {
+    pub fn new(platform: PlatformId, chat: impl Into<Arc<str>>) -> Self {
+        Self {
+            platform,
+            chat: chat.into(),
+        }
+    }
+}
+
+impl fmt::Display for ChatKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.platform, self.chat)
+    }
+}
+
+/// A user on one platform. Used as a rate-limit key; never as a metric label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserKey {
+    pub platform: PlatformId,
+    pub user: Arc<str>,
+}
+
+impl UserKey {
+    pub fn new(platform: PlatformId, user: impl Into<Arc<str>>) -> Self {
+        Self {
+            platform,
+            user: user.into(),
+        }
+    }
+}
+
+/// Identifies one inbound message for exactly-once handling: the platform's own id for it
+/// (Telegram `update_id`, Discord message id, console line number), scoped to its chat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    pub chat: ChatKey,
+    pub id: Arc<str>,
+}
+
+impl fmt::Display for MessageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.chat, self.id)
+    }
+}
+
+/// Kind of chat, which decides how chatty the bot may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChatKind {
+    #[default]
+    Private,
+    Group,
+}
+
+/// One message from a user, as every platform hands it to the runtime.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub key: MessageKey,
+    pub user: UserKey,
+    pub chat_kind: ChatKind,
+    /// The platform's own id of the message, to reply to (may differ from `key.id`).
+    pub reply_to: Option<Arc<str>>,
+    /// The text as received. Platforms pass it through unchanged except for a hard size cap;
+    /// see [`Inbound::truncated`].
+    pub text: String,
+    /// The platform cut the text because it exceeded the adapter's hard cap; the original was
+    /// at least this many characters long.
+    pub truncated: Option<usize>,
+    pub received_at: SystemTime,
+}
+
+/// One reply, addressed to the chat and message it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub chat: ChatKey,
+    /// The inbound message this answers (its ledger key).
+    pub in_reply_to: MessageKey,
+    /// The platform's message id to reference in the reply, when it has one.
+    pub reply_to: Option<Arc<str>>,
+    pub text: String,
+}

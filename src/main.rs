@@ -1,0 +1,114 @@
+//! The `tolmach` binary: parse arguments, load configuration, set up logging, run the runtime
+//! until a signal or the end of input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tolmach::config::{Config, ProcessEnv};
+use tolmach::platforms::console::ConsolePlatform;
+use tolmach::{App, app};
+
+/// A resilient chat-bot runtime that translates into many languages at once.
+///
+/// With no platform tokens it runs on the console: type a line, get the reply.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (TOML), layered over the built-in defaults; the environment
+    /// (TOLMACH_*) overrides both.
+    #[arg(long, short, env = "TOLMACH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(args.config.as_deref(), &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tolmach: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = tolmach::telemetry::init_logging(&config.log) {
+        eprintln!("tolmach: cannot set up logging: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tolmach: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(config));
+    // The stdin reader thread may still be blocked in a read; do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("tolmach: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let platforms = app::platforms_from_config(&config)?;
+    let console = platforms
+        .iter()
+        .any(|p| p.id() == tolmach::domain::PlatformId::Console);
+    let demo_only = config
+        .providers
+        .iter()
+        .all(|p| matches!(p.kind, tolmach::config::ProviderKind::Demo));
+    let app = App::start(config, platforms)
+        .await
+        .context("cannot start")?;
+    if console && ConsolePlatform::interactive() {
+        eprintln!(
+            "tolmach console: type a message and press Enter (Ctrl-D to quit). Try: translate good morning to Spanish, French and German"
+        );
+        if demo_only {
+            eprintln!(
+                "(offline demo provider: a small phrasebook only; configure a provider for real translations, see the README)"
+            );
+        }
+    }
+    app.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            _ => {
+                tracing::warn!("cannot install signal handlers; only end of input stops tolmach");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

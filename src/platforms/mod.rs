@@ -1,0 +1,54 @@
+//! Chat platforms: one trait, one file per platform.
+//!
+//! A platform turns its wire protocol into [`Inbound`] messages and delivers [`Outbound`]
+//! replies. It holds the transport (stdin, an HTTP client, a gateway connection), which lives as
+//! long as the process; the platform's *session actor* (`src/actors/session.rs`) pulls messages
+//! from it, records them in the ledger and routes them to conversation actors, and the outbox
+//! (`src/delivery/outbox.rs`) pushes replies back through [`Platform::send`]. Because the
+//! transport is not inside an actor, killing the session actor loses nothing that was received.
+
+pub mod console;
+pub mod memory;
+
+use std::time::Duration;
+
+use crate::domain::{Inbound, Outbound, PlatformId};
+
+/// Why a reply could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying after a backoff (network error, 5xx).
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The platform asked to wait this long before trying again (HTTP 429).
+    #[error("rate limited; retry after {0:?}")]
+    RetryAfter(Duration),
+    /// Retrying cannot help (bot blocked, chat gone, message rejected).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// A chat platform. See the module docs.
+#[async_trait::async_trait]
+pub trait Platform: Send + Sync + 'static {
+    fn id(&self) -> PlatformId;
+
+    /// The next message from a user. `None` means no more will ever come (input closed).
+    ///
+    /// Must be cancel safe: if the returned future is dropped before it completes, no message
+    /// is lost (the session actor that awaits it may be killed at any time). Only one caller
+    /// awaits at a time.
+    async fn recv(&self) -> Option<Inbound>;
+
+    /// Delivers one reply.
+    async fn send(&self, reply: &Outbound) -> Result<(), SendError>;
+
+    /// Stops taking new messages: `recv` returns `None` once what was already received has
+    /// been handed out.
+    fn close(&self);
+
+    /// Longest reply the platform accepts, in characters; longer replies are split.
+    fn max_reply_chars(&self) -> usize {
+        usize::MAX
+    }
+}

@@ -1,0 +1,154 @@
+//! Translation providers: one trait, one file per vendor.
+//!
+//! A [`Provider`] turns one [`TranslateJob`] (a text, one target language, a deadline) into
+//! translated text, or a typed [`ProviderError`] that says whether the failure is the provider's
+//! fault (counts against its circuit breaker, worth falling back) or not.
+//!
+//! Resilience is composed around providers in one place, the provider actor
+//! (`src/actors/provider.rs`), in this order, outermost first:
+//! 1. **deadline**: the request's remaining budget bounds everything below;
+//! 2. **circuit breaker** ([`breaker`]): an open circuit answers at once with
+//!    [`ProviderError::CircuitOpen`]; the state lives outside the actor and survives its restart;
+//! 3. **timeout**: the provider's own per-call timeout (its HTTP client), capped by the deadline.
+//!
+//! Fallback across providers (in configured priority order, skipping open circuits) is the
+//! coordinator's job (`src/roma`).
+
+pub mod breaker;
+pub mod demo;
+pub mod openai;
+mod phrasebook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::{ProviderConfig, ProviderKind};
+use crate::lang::Lang;
+
+/// One unit of provider work: translate `text` into `target`.
+#[derive(Debug, Clone)]
+pub struct TranslateJob {
+    pub text: String,
+    /// The source language when the user named it; providers detect it otherwise.
+    pub source: Option<&'static Lang>,
+    pub target: &'static Lang,
+    /// The request's deadline; a provider must not outlive it.
+    pub deadline: Instant,
+}
+
+/// A successful translation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    pub text: String,
+    /// The provider that produced it (its configured name).
+    pub provider: Arc<str>,
+    /// It came from the offline demo phrasebook (the reply says so).
+    pub demo: bool,
+}
+
+/// Why a provider gave no translation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("timed out")]
+    Timeout,
+    #[error("HTTP {status}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("connection failed: {0}")]
+    Transport(String),
+    #[error("unusable answer: {0}")]
+    InvalidResponse(String),
+    /// The provider cannot do this job (a phrase outside the demo phrasebook, a language it
+    /// does not offer). Not a fault of the provider.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Its circuit breaker is open.
+    #[error("circuit open")]
+    CircuitOpen { retry_in: Duration },
+    /// The provider's actor could not be reached before the deadline.
+    #[error("provider unavailable")]
+    Unavailable,
+}
+
+impl ProviderError {
+    /// Whether this failure says something about the provider's health (breaker food).
+    pub fn is_provider_fault(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Transport(_) | Self::InvalidResponse(_) => true,
+            Self::Status { status, .. } => *status >= 500 || matches!(status, 401 | 403 | 404 | 429),
+            Self::Unsupported(_) | Self::CircuitOpen { .. } | Self::Unavailable => false,
+        }
+    }
+
+    /// A bounded label for metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Status { status: 429, .. } => "rate_limited",
+            Self::Status { status, .. } if *status >= 500 => "status_5xx",
+            Self::Status { .. } => "status_4xx",
+            Self::Transport(_) => "transport",
+            Self::InvalidResponse(_) => "invalid_response",
+            Self::Unsupported(_) => "unsupported",
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// What to tell the user, briefly (no internals, no secrets).
+    pub fn user_reason(&self) -> String {
+        match self {
+            Self::Timeout => "provider timed out".into(),
+            Self::Status { status: 429, .. } => "provider is busy (rate limited)".into(),
+            Self::Status { status, .. } if *status >= 500 => {
+                format!("provider error (HTTP {status})")
+            }
+            Self::Status { status, .. } => format!("provider refused the request (HTTP {status})"),
+            Self::Transport(_) => "provider unreachable".into(),
+            Self::InvalidResponse(_) => "provider answered nonsense".into(),
+            Self::Unsupported(reason) => reason.clone(),
+            Self::CircuitOpen { retry_in } => format!(
+                "provider temporarily disabled after repeated failures (retry in {}s)",
+                retry_in.as_secs().max(1)
+            ),
+            Self::Unavailable => "provider unavailable".into(),
+        }
+    }
+}
+
+/// A translation backend.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Translates one job. Must return by `job.deadline` (callers also enforce it).
+    async fn translate(&self, job: &TranslateJob) -> Result<String, ProviderError>;
+
+    /// Whether this is the offline demo (its answers are labelled as such).
+    fn is_demo(&self) -> bool {
+        false
+    }
+}
+
+/// Errors building a provider from configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("provider {name}: {reason}")]
+pub struct BuildError {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Builds the provider a configuration entry describes.
+pub fn build(config: &ProviderConfig) -> Result<Arc<dyn Provider>, BuildError> {
+    match &config.kind {
+        ProviderKind::Demo => Ok(Arc::new(demo::DemoProvider)),
+        ProviderKind::OpenAi(c) => openai::OpenAiProvider::new(c.clone())
+            .map(|p| Arc::new(p) as Arc<dyn Provider>)
+            .map_err(|reason| BuildError {
+                name: config.name.clone(),
+                reason,
+            }),
+    }
+}

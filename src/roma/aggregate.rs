@@ -1,0 +1,156 @@
+//! Aggregator: one reply from every subtask's result, in the order the user asked.
+//!
+//! All succeeded: one line per language. Some failed: a first line says how many succeeded and
+//! why the others failed ("2/3 translated; German failed: provider timed out"), then the
+//! successes. None succeeded: the reason. Replies built from the offline demo say so.
+
+use super::RomaOutcome;
+use crate::providers::ProviderError;
+use crate::telemetry::metrics::ReplyOutcome;
+
+/// The reply text and how it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    pub outcome: ReplyOutcome,
+}
+
+/// Under replies the offline demo answered.
+const DEMO_NOTE: &str = "(offline demo phrasebook, not a real translation service)";
+
+/// Under replies the offline demo could not answer.
+const DEMO_EXPLAINED: &str = "ⓘ This is the offline demo: it knows only a phrasebook of common \
+                              phrases (try \"good morning\" or \"thank you\"). To translate \
+                              anything, configure a provider (see the README).";
+
+pub fn aggregate(outcome: &RomaOutcome) -> Reply {
+    let total = outcome.results.len();
+    let ok: Vec<_> = outcome
+        .results
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok().map(|t| (r.target, t)))
+        .collect();
+    let failed: Vec<_> = outcome
+        .results
+        .iter()
+        .filter_map(|r| r.result.as_ref().err().map(|e| (r.target, e)))
+        .collect();
+    let demo = outcome.demo_only || ok.iter().any(|(_, t)| t.demo);
+
+    let mut lines = Vec::new();
+    let reply_outcome = if failed.is_empty() {
+        ReplyOutcome::Translated
+    } else if ok.is_empty() {
+        lines.push(format!("Translation failed: {}", reasons(&failed, total > 1)));
+        ReplyOutcome::Failed
+    } else {
+        lines.push(format!(
+            "{}/{} translated; {}",
+            ok.len(),
+            total,
+            reasons(&failed, true)
+        ));
+        ReplyOutcome::Partial
+    };
+    for (lang, t) in &ok {
+        lines.push(format!("{}: {}", lang.name, t.text));
+    }
+    let mut text = lines.join("\n");
+    if demo {
+        text.push_str("\n\n");
+        text.push_str(if failed.is_empty() { DEMO_NOTE } else { DEMO_EXPLAINED });
+    }
+    Reply {
+        text,
+        outcome: reply_outcome,
+    }
+}
+
+/// "German failed: provider timed out" or, grouped by reason,
+/// "German and Japanese failed: provider timed out; Korean failed: ...".
+fn reasons(failed: &[(&'static crate::lang::Lang, &ProviderError)], name_them: bool) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for (lang, e) in failed {
+        let reason = e.user_reason();
+        match groups.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, names)) => names.push(lang.name),
+            None => groups.push((reason, vec![lang.name])),
+        }
+    }
+    if !name_them && groups.len() == 1 {
+        return groups.remove(0).0;
+    }
+    groups
+        .into_iter()
+        .map(|(reason, names)| format!("{} failed: {reason}", join_and(&names)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn join_and(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::Lang;
+    use crate::providers::Translation;
+    use crate::roma::SubtaskResult;
+
+    fn ok(code: &str, text: &str) -> SubtaskResult {
+        SubtaskResult {
+            target: Lang::from_code(code).expect("lang"),
+            result: Ok(Translation {
+                text: text.into(),
+                provider: "p".into(),
+                demo: false,
+            }),
+        }
+    }
+
+    fn err(code: &str, e: ProviderError) -> SubtaskResult {
+        SubtaskResult {
+            target: Lang::from_code(code).expect("lang"),
+            result: Err(e),
+        }
+    }
+
+    #[test]
+    fn all_in_order() {
+        let r = aggregate(&RomaOutcome {
+            results: vec![ok("es", "Hola"), ok("fr", "Salut")],
+            demo_only: false,
+        });
+        assert_eq!(r.text, "Spanish: Hola\nFrench: Salut");
+        assert_eq!(r.outcome, ReplyOutcome::Translated);
+    }
+
+    #[test]
+    fn partial_success_is_explicit() {
+        let r = aggregate(&RomaOutcome {
+            results: vec![ok("es", "Hola"), ok("fr", "Salut"), err("de", ProviderError::Timeout)],
+            demo_only: false,
+        });
+        assert_eq!(
+            r.text,
+            "2/3 translated; German failed: provider timed out\nSpanish: Hola\nFrench: Salut"
+        );
+        assert_eq!(r.outcome, ReplyOutcome::Partial);
+    }
+
+    #[test]
+    fn total_failure_and_demo_label() {
+        let r = aggregate(&RomaOutcome {
+            results: vec![err("es", ProviderError::Unsupported("not in the offline demo phrasebook".into()))],
+            demo_only: true,
+        });
+        assert!(r.text.starts_with("Translation failed: not in the offline demo phrasebook"), "{}", r.text);
+        assert!(r.text.contains("offline demo"), "{}", r.text);
+        assert_eq!(r.outcome, ReplyOutcome::Failed);
+    }
+}

@@ -1,0 +1,461 @@
+//! Every metric the runtime exports, defined in one place.
+//!
+//! [`Metric`] names them (Prometheus conventions: `tolmach_` prefix, `_total` for counters,
+//! `_seconds` for durations, base units); [`Metrics`] is a cheap, clonable handle with one typed
+//! method per event, so call sites never spell a metric name or a label key. Label values come
+//! from closed sets (platform, outcome, actor kind) or from configuration (provider names):
+//! never a user or chat id.
+//!
+//! Each [`Metrics`] owns its own Prometheus recorder instead of installing a global one, so
+//! several runtimes (tests) can live in one process and each renders only its own numbers. The
+//! metrics reporter actor serves [`Metrics::render`] over HTTP.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::domain::PlatformId;
+use crate::supervision::ActorKind;
+
+/// The names of all metrics. `name()` is the only place a metric name is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    MessagesReceived,
+    MessagesDuplicate,
+    Replies,
+    Deliveries,
+    RequestDuration,
+    RateLimited,
+    ProviderCalls,
+    ProviderCallDuration,
+    BreakerState,
+    BreakerTransitions,
+    ActorRestarts,
+    ActorsAlive,
+    SupervisorEscalations,
+    RomaSubtasks,
+    LedgerInFlight,
+    BuildInfo,
+    ProcessStartTime,
+}
+
+impl Metric {
+    pub const ALL: &'static [Metric] = &[
+        Metric::MessagesReceived,
+        Metric::MessagesDuplicate,
+        Metric::Replies,
+        Metric::Deliveries,
+        Metric::RequestDuration,
+        Metric::RateLimited,
+        Metric::ProviderCalls,
+        Metric::ProviderCallDuration,
+        Metric::BreakerState,
+        Metric::BreakerTransitions,
+        Metric::ActorRestarts,
+        Metric::ActorsAlive,
+        Metric::SupervisorEscalations,
+        Metric::RomaSubtasks,
+        Metric::LedgerInFlight,
+        Metric::BuildInfo,
+        Metric::ProcessStartTime,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MessagesReceived => "tolmach_messages_received_total",
+            Self::MessagesDuplicate => "tolmach_messages_duplicate_total",
+            Self::Replies => "tolmach_replies_total",
+            Self::Deliveries => "tolmach_deliveries_total",
+            Self::RequestDuration => "tolmach_request_duration_seconds",
+            Self::RateLimited => "tolmach_rate_limited_total",
+            Self::ProviderCalls => "tolmach_provider_calls_total",
+            Self::ProviderCallDuration => "tolmach_provider_call_duration_seconds",
+            Self::BreakerState => "tolmach_breaker_state",
+            Self::BreakerTransitions => "tolmach_breaker_transitions_total",
+            Self::ActorRestarts => "tolmach_actor_restarts_total",
+            Self::ActorsAlive => "tolmach_actors_alive",
+            Self::SupervisorEscalations => "tolmach_supervisor_escalations_total",
+            Self::RomaSubtasks => "tolmach_roma_subtasks_total",
+            Self::LedgerInFlight => "tolmach_ledger_in_flight",
+            Self::BuildInfo => "tolmach_build_info",
+            Self::ProcessStartTime => "tolmach_process_start_time_seconds",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Self::MessagesReceived => "User messages accepted for handling, by platform.",
+            Self::MessagesDuplicate => {
+                "Messages seen again after they were already accepted (redelivery), by platform."
+            }
+            Self::Replies => "Replies produced, by platform and outcome.",
+            Self::Deliveries => "Replies handed to the platform, by platform and result.",
+            Self::RequestDuration => "Time from accepting a message to its reply being ready.",
+            Self::RateLimited => {
+                "Messages refused by the per-user rate limiter; notified=true when the user was told."
+            }
+            Self::ProviderCalls => "Calls to translation providers, by provider and outcome.",
+            Self::ProviderCallDuration => "Duration of translation provider calls, by provider.",
+            Self::BreakerState => {
+                "Circuit breaker state per provider: 1 for the current state, 0 for the others."
+            }
+            Self::BreakerTransitions => "Circuit breaker state changes, by provider and new state.",
+            Self::ActorRestarts => "Actors restarted by their supervisor, by actor kind.",
+            Self::ActorsAlive => "Actors running, by kind (sampled by the metrics reporter).",
+            Self::SupervisorEscalations => {
+                "Supervisors that exceeded their restart intensity and gave up, by kind."
+            }
+            Self::RomaSubtasks => "Coordinator subtasks (one per target language), by outcome.",
+            Self::LedgerInFlight => "Accepted messages not yet answered and delivered.",
+            Self::BuildInfo => "Build information; the value is always 1.",
+            Self::ProcessStartTime => "Start time of the process since the Unix epoch.",
+        }
+    }
+
+    fn unit(self) -> Option<Unit> {
+        match self {
+            Self::RequestDuration | Self::ProviderCallDuration | Self::ProcessStartTime => {
+                Some(Unit::Seconds)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What became of one user message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// Every requested translation succeeded.
+    Translated,
+    /// Some translations succeeded, some failed.
+    Partial,
+    /// No translation succeeded.
+    Failed,
+    /// Help, language list and similar informational replies.
+    Info,
+    /// The request could not be understood or was out of bounds (unknown language, too long).
+    Rejected,
+    /// The user was told to slow down.
+    RateLimited,
+    /// Deliberately not answered (repeat message during a cooldown).
+    Ignored,
+    /// An internal error or the deadline passed; the user got an apology.
+    Error,
+}
+
+impl ReplyOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Translated => "translated",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+            Self::Info => "info",
+            Self::Rejected => "rejected",
+            Self::RateLimited => "rate_limited",
+            Self::Ignored => "ignored",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Cheap, clonable handle to this runtime's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+const META: metrics::Metadata<'static> =
+    metrics::Metadata::new("tolmach", metrics::Level::INFO, Some("tolmach"));
+
+/// Histogram buckets for request and call durations, in seconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        for m in Metric::ALL {
+            let name = KeyName::from_const_str(m.name());
+            let help = SharedString::const_str(m.help());
+            match m {
+                Metric::RequestDuration | Metric::ProviderCallDuration => {
+                    recorder.describe_histogram(name, m.unit(), help)
+                }
+                Metric::BreakerState
+                | Metric::ActorsAlive
+                | Metric::LedgerInFlight
+                | Metric::BuildInfo
+                | Metric::ProcessStartTime => recorder.describe_gauge(name, m.unit(), help),
+                _ => recorder.describe_counter(name, m.unit(), help),
+            }
+        }
+        let metrics = Self {
+            inner: Arc::new(Inner { recorder, handle }),
+        };
+        metrics
+            .gauge(
+                Metric::BuildInfo,
+                vec![Label::new("version", env!("CARGO_PKG_VERSION"))],
+            )
+            .set(1.0);
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        metrics
+            .gauge(Metric::ProcessStartTime, vec![])
+            .set(start.as_secs_f64());
+        metrics
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.inner.handle.render()
+    }
+
+    /// Compacts histogram buffers; the metrics reporter calls this periodically.
+    pub fn run_upkeep(&self) {
+        self.inner.handle.run_upkeep();
+    }
+
+    fn counter(&self, m: Metric, labels: Vec<Label>) -> Counter {
+        self.inner
+            .recorder
+            .register_counter(&Key::from_parts(m.name(), labels), &META)
+    }
+
+    fn gauge(&self, m: Metric, labels: Vec<Label>) -> Gauge {
+        self.inner
+            .recorder
+            .register_gauge(&Key::from_parts(m.name(), labels), &META)
+    }
+
+    fn histogram(&self, m: Metric, labels: Vec<Label>) -> Histogram {
+        self.inner
+            .recorder
+            .register_histogram(&Key::from_parts(m.name(), labels), &META)
+    }
+
+    pub fn message_received(&self, platform: PlatformId) {
+        self.counter(Metric::MessagesReceived, vec![platform_label(platform)])
+            .increment(1);
+    }
+
+    pub fn message_duplicate(&self, platform: PlatformId) {
+        self.counter(Metric::MessagesDuplicate, vec![platform_label(platform)])
+            .increment(1);
+    }
+
+    pub fn reply(&self, platform: PlatformId, outcome: ReplyOutcome, took: Duration) {
+        self.counter(
+            Metric::Replies,
+            vec![platform_label(platform), Label::new("outcome", outcome.as_str())],
+        )
+        .increment(1);
+        if outcome != ReplyOutcome::Ignored {
+            self.histogram(Metric::RequestDuration, vec![platform_label(platform)])
+                .record(took.as_secs_f64());
+        }
+    }
+
+    pub fn delivery(&self, platform: PlatformId, sent: bool) {
+        let result = if sent { "sent" } else { "failed" };
+        self.counter(
+            Metric::Deliveries,
+            vec![platform_label(platform), Label::new("result", result)],
+        )
+        .increment(1);
+    }
+
+    pub fn rate_limited(&self, notified: bool) {
+        let notified = if notified { "true" } else { "false" };
+        self.counter(Metric::RateLimited, vec![Label::new("notified", notified)])
+            .increment(1);
+    }
+
+    pub fn provider_call(&self, provider: &str, outcome: &'static str, took: Option<Duration>) {
+        let name = Label::new("provider", provider.to_string());
+        self.counter(
+            Metric::ProviderCalls,
+            vec![name.clone(), Label::new("outcome", outcome)],
+        )
+        .increment(1);
+        if let Some(took) = took {
+            self.histogram(Metric::ProviderCallDuration, vec![name])
+                .record(took.as_secs_f64());
+        }
+    }
+
+    /// Sets the breaker state gauges of `provider` so exactly `state` reads 1.
+    pub fn breaker_state(&self, provider: &str, state: &'static str) {
+        for s in ["closed", "open", "half_open"] {
+            self.gauge(
+                Metric::BreakerState,
+                vec![
+                    Label::new("provider", provider.to_string()),
+                    Label::new("state", s),
+                ],
+            )
+            .set(if s == state { 1.0 } else { 0.0 });
+        }
+    }
+
+    pub fn breaker_transition(&self, provider: &str, to: &'static str) {
+        self.counter(
+            Metric::BreakerTransitions,
+            vec![
+                Label::new("provider", provider.to_string()),
+                Label::new("to", to),
+            ],
+        )
+        .increment(1);
+        self.breaker_state(provider, to);
+    }
+
+    pub fn actor_restart(&self, kind: ActorKind) {
+        self.counter(Metric::ActorRestarts, vec![Label::new("kind", kind.as_str())])
+            .increment(1);
+    }
+
+    pub fn actors_alive(&self, kind: ActorKind, count: usize) {
+        self.gauge(Metric::ActorsAlive, vec![Label::new("kind", kind.as_str())])
+            .set(count as f64);
+    }
+
+    pub fn supervisor_escalation(&self, kind: ActorKind) {
+        self.counter(
+            Metric::SupervisorEscalations,
+            vec![Label::new("kind", kind.as_str())],
+        )
+        .increment(1);
+    }
+
+    pub fn roma_subtask(&self, outcome: &'static str) {
+        self.counter(Metric::RomaSubtasks, vec![Label::new("outcome", outcome)])
+            .increment(1);
+    }
+
+    pub fn ledger_in_flight(&self, count: usize) {
+        self.gauge(Metric::LedgerInFlight, vec![]).set(count as f64);
+    }
+
+    /// The current value of one sample, parsed from the exposition (`labels` must list every
+    /// label of the series). Meant for tests and admin views, not for hot paths.
+    pub fn sample(&self, metric: Metric, labels: &[(&str, &str)]) -> Option<f64> {
+        sample(&self.render(), metric.name(), labels)
+    }
+
+    /// Sum of every series of a counter or gauge, whatever its labels.
+    pub fn sum(&self, metric: Metric) -> f64 {
+        let text = self.render();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let name = series.split('{').next()?;
+                (name == metric.name()).then(|| value.parse::<f64>().ok())?
+            })
+            .sum()
+    }
+}
+
+fn platform_label(p: PlatformId) -> Label {
+    Label::new("platform", p.as_str())
+}
+
+/// Finds `name{labels}` in a Prometheus text exposition.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (series_name, series_labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if series_name != name {
+            continue;
+        }
+        let mut found: Vec<(&str, &str)> = series_labels
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k, v.trim_matches('"')))
+            })
+            .collect();
+        let mut wanted = labels.to_vec();
+        found.sort_unstable();
+        wanted.sort_unstable();
+        if found == wanted {
+            return value.parse().ok();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_with_help_and_labels() {
+        let m = Metrics::new();
+        m.message_received(PlatformId::Console);
+        m.message_received(PlatformId::Console);
+        m.actor_restart(ActorKind::Provider);
+        let text = m.render();
+        assert!(text.contains("# HELP tolmach_messages_received_total"), "{text}");
+        assert_eq!(
+            m.sample(Metric::MessagesReceived, &[("platform", "console")]),
+            Some(2.0)
+        );
+        assert_eq!(
+            m.sample(Metric::ActorRestarts, &[("kind", "provider")]),
+            Some(1.0)
+        );
+        assert_eq!(m.sample(Metric::ActorRestarts, &[("kind", "rate_limiter")]), None);
+    }
+
+    #[test]
+    fn runtimes_do_not_share_numbers() {
+        let a = Metrics::new();
+        let b = Metrics::new();
+        a.rate_limited(true);
+        assert_eq!(a.sum(Metric::RateLimited), 1.0);
+        assert_eq!(b.sum(Metric::RateLimited), 0.0);
+    }
+
+    #[test]
+    fn durations_are_histograms_in_seconds() {
+        let m = Metrics::new();
+        m.reply(
+            PlatformId::Memory,
+            ReplyOutcome::Translated,
+            Duration::from_millis(3),
+        );
+        let text = m.render();
+        assert!(
+            text.contains("tolmach_request_duration_seconds_bucket{platform=\"memory\",le=\"0.005\"} 1"),
+            "{text}"
+        );
+    }
+}
