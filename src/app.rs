@@ -36,8 +36,8 @@ use crate::platforms::console::ConsolePlatform;
 use crate::providers::breaker::Breaker;
 use crate::roma::execute::ProviderRoute;
 use crate::supervision::{
-    ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree,
-    Supervisor, SupervisorArgs, SupervisorMsg, TreeNode, started,
+    ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
+    SupervisorArgs, SupervisorMsg, TreeNode, TreeWatch, started,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -80,6 +80,7 @@ pub struct App {
     metrics_addr: Option<SocketAddr>,
     rate_limits: Arc<RateLimitStore>,
     breakers: Vec<(String, Arc<Breaker>)>,
+    tree_watch: TreeWatch,
 }
 
 /// The platforms the configuration enables (for now: the console).
@@ -160,6 +161,7 @@ impl App {
         let demo_only = routes.iter().all(|r| r.demo);
         let routes = Arc::new(routes);
 
+        let tree_watch = TreeWatch::default();
         let rate_limits = RateLimitStore::new(&config.rate_limit);
         let rate_slot: Arc<Slot<RateLimiterMsg>> = Slot::new();
         let coordinator_slot: Arc<Slot<CoordinatorMsg>> = Slot::new();
@@ -199,6 +201,7 @@ impl App {
                 exhausted: exhausted_rx,
             });
             let (deps, m, conv) = (deps.clone(), metrics.clone(), config.conversation.clone());
+            let watch = tree_watch.clone();
             let (backoff, stop_timeout) = (
                 config.supervision.backoff,
                 config.supervision.child_shutdown_timeout,
@@ -217,6 +220,7 @@ impl App {
                         backoff,
                         stop_timeout,
                         metrics: m.clone(),
+                        watch: watch.clone(),
                     };
                     Box::pin(async move {
                         let (actor, _) =
@@ -229,7 +233,11 @@ impl App {
         }
 
         let supervisor_args = {
-            let (sup, m) = (config.supervision.clone(), metrics.clone());
+            let (sup, m, watch) = (
+                config.supervision.clone(),
+                metrics.clone(),
+                tree_watch.clone(),
+            );
             move |id: &str, kind: ActorKind, children: Vec<ChildSpec>| SupervisorArgs {
                 id: id.to_string(),
                 kind,
@@ -239,6 +247,7 @@ impl App {
                 child_shutdown_timeout: sup.child_shutdown_timeout,
                 children,
                 metrics: m.clone(),
+                watch: watch.clone(),
             }
         };
 
@@ -294,7 +303,13 @@ impl App {
                 ActorKind::ProviderSupervisor,
                 Restart::Permanent,
                 None,
-                move || args("providers", ActorKind::ProviderSupervisor, provider_specs.clone()),
+                move || {
+                    args(
+                        "providers",
+                        ActorKind::ProviderSupervisor,
+                        provider_specs.clone(),
+                    )
+                },
             )
         };
         let coordinator = {
@@ -323,20 +338,32 @@ impl App {
                 ActorKind::PlatformSupervisor,
                 Restart::Permanent,
                 None,
-                move || args("platforms", ActorKind::PlatformSupervisor, session_specs.clone()),
+                move || {
+                    args(
+                        "platforms",
+                        ActorKind::PlatformSupervisor,
+                        session_specs.clone(),
+                    )
+                },
             )
         };
         let root_args = supervisor_args(
             "root",
             ActorKind::Root,
-            vec![reporter, rate_limiter, providers, coordinator, platforms_sup],
+            vec![
+                reporter,
+                rate_limiter,
+                providers,
+                coordinator,
+                platforms_sup,
+            ],
         );
         let (root, root_task) = Actor::spawn(None, Supervisor, root_args)
             .await
             .map_err(|e| AppError::Start(e.to_string()))?;
         root_slot.set(root.clone());
         tracing::info!(
-            metrics = ?metrics_addr,
+            metrics = %metrics_addr.map_or("disabled".to_string(), |a| format!("http://{a}/metrics")),
             providers = ?config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             platforms = ?entries.iter().map(|e| e.platform.id().as_str()).collect::<Vec<_>>(),
             "tolmach started"
@@ -352,6 +379,7 @@ impl App {
             metrics_addr,
             rate_limits,
             breakers,
+            tree_watch,
         })
     }
 
@@ -403,6 +431,30 @@ impl App {
         }
     }
 
+    /// Waits until the tree satisfies `predicate` (checked now and after every change), or
+    /// `timeout`. Returns the last tree seen and whether it satisfied the predicate.
+    pub async fn wait_for_tree(
+        &self,
+        timeout: Duration,
+        mut predicate: impl FnMut(&TreeNode) -> bool,
+    ) -> (TreeNode, bool) {
+        let deadline = Instant::now() + timeout;
+        let mut changes = self.tree_watch.subscribe();
+        loop {
+            changes.mark_unchanged();
+            let tree = self.tree().await;
+            if predicate(&tree) {
+                return (tree, true);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return (tree, false);
+            }
+        }
+    }
+
     /// Resolves once every platform's input has ended and every accepted message is answered
     /// and delivered.
     pub fn inputs_done(&self) -> impl std::future::Future<Output = ()> + use<> {
@@ -449,6 +501,17 @@ impl App {
             p.platform.close();
         }
         let reserve = (grace / 4).min(Duration::from_secs(2));
+        // Let each session take in what its platform had already received ...
+        for p in &self.platforms {
+            let mut rx = p.exhausted.clone();
+            if tokio::time::timeout_at(deadline - reserve, rx.wait_for(|done| *done))
+                .await
+                .is_err()
+            {
+                tracing::warn!(platform = %p.platform.id(), "shutdown: input did not end in time");
+            }
+        }
+        // ... and answer all of it.
         if !self.ledger.wait_idle(None, deadline - reserve).await {
             tracing::warn!(
                 unanswered = self.ledger.in_flight(None),

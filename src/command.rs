@@ -53,13 +53,23 @@ pub enum ParseError {
     NoTargets,
     /// Some target names are not languages; each comes with close matches.
     UnknownLanguages(Vec<(String, Vec<&'static Lang>)>),
-    TooLong { chars: usize, max: usize },
-    TooManyTargets { count: usize, max: usize },
+    TooLong {
+        chars: usize,
+        max: usize,
+    },
+    TooManyTargets {
+        count: usize,
+        max: usize,
+    },
     UnknownCommand(String),
 }
 
 /// Parses one message. `original_chars` is the length before a platform cut it, if it did.
-pub fn parse(text: &str, original_chars: Option<usize>, limits: Limits) -> Result<Command, ParseError> {
+pub fn parse(
+    text: &str,
+    original_chars: Option<usize>,
+    limits: Limits,
+) -> Result<Command, ParseError> {
     let text = sanitize(text);
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -176,7 +186,7 @@ fn natural_translate(rest: &str) -> Result<Request, ParseError> {
     }
     // "translate to French: hello" / "translate to French hello" is not supported; a leading
     // "to " is treated like any other text.
-    splits.sort_by(|a, b| b.0.cmp(&a.0));
+    splits.sort_by_key(|s| std::cmp::Reverse(s.0));
     if splits.is_empty() {
         return Err(if rest.trim().is_empty() {
             ParseError::NoText
@@ -218,10 +228,10 @@ fn arrow_translate(text: &str, list: &str) -> Result<Request, ParseError> {
 /// `text from Italian` → ("text", Some(Italian)).
 fn split_source(text: &str) -> (&str, Option<&'static Lang>) {
     let lower = text.to_ascii_lowercase();
-    if let Some(i) = lower.rfind(" from ") {
-        if let Some(lang) = Lang::lookup(&text[i + 6..]) {
-            return (&text[..i], Some(lang));
-        }
+    if let Some(i) = lower.rfind(" from ")
+        && let Some(lang) = Lang::lookup(&text[i + 6..])
+    {
+        return (&text[..i], Some(lang));
     }
     (text, None)
 }
@@ -280,7 +290,14 @@ fn unknown<'a>(items: impl Iterator<Item = &'a str>) -> ParseError {
 /// Removes one pair of matching quotes around the whole text.
 fn unquote(text: &str) -> &str {
     let t = text.trim();
-    for (open, close) in [('"', '"'), ('“', '”'), ('«', '»'), ('\'', '\''), ('„', '“'), ('「', '」')] {
+    for (open, close) in [
+        ('"', '"'),
+        ('“', '”'),
+        ('«', '»'),
+        ('\'', '\''),
+        ('„', '“'),
+        ('「', '」'),
+    ] {
         if t.chars().count() >= 2 && t.starts_with(open) && t.ends_with(close) {
             return t[open.len_utf8()..t.len() - close.len_utf8()].trim();
         }
@@ -352,7 +369,10 @@ mod tests {
             ("I want to go to Paris".into(), vec!["fr"])
         );
         assert_eq!(ok("TRANSLATE hi TO ES"), ("hi".into(), vec!["es"]));
-        assert_eq!(ok("translate hola to english."), ("hola".into(), vec!["en"]));
+        assert_eq!(
+            ok("translate hola to english."),
+            ("hola".into(), vec!["en"])
+        );
     }
 
     #[test]
@@ -361,9 +381,15 @@ mod tests {
             ok("/tr es,fr,de good morning"),
             ("good morning".into(), vec!["es", "fr", "de"])
         );
-        assert_eq!(ok("/tr@TolmachBot ja thank you"), ("thank you".into(), vec!["ja"]));
+        assert_eq!(
+            ok("/tr@TolmachBot ja thank you"),
+            ("thank you".into(), vec!["ja"])
+        );
         assert_eq!(ok("/tr es, fr hello"), ("hello".into(), vec!["es", "fr"]));
-        assert_eq!(ok("/translate DE Guten Tag"), ("Guten Tag".into(), vec!["de"]));
+        assert_eq!(
+            ok("/translate DE Guten Tag"),
+            ("Guten Tag".into(), vec!["de"])
+        );
         assert_eq!(parse("/help", None, LIMITS), Ok(Command::Help));
         assert_eq!(parse("/start", None, LIMITS), Ok(Command::Help));
         assert_eq!(parse("/languages", None, LIMITS), Ok(Command::Languages));
@@ -377,9 +403,16 @@ mod tests {
 
     #[test]
     fn arrows_sources_and_native_names() {
-        assert_eq!(ok("good night -> fr, es"), ("good night".into(), vec!["fr", "es"]));
-        assert_eq!(ok("translate hello to español and 日本語"), ("hello".into(), vec!["es", "ja"]));
-        let Ok(Command::Translate(r)) = parse("translate ciao from Italian to German", None, LIMITS)
+        assert_eq!(
+            ok("good night -> fr, es"),
+            ("good night".into(), vec!["fr", "es"])
+        );
+        assert_eq!(
+            ok("translate hello to español and 日本語"),
+            ("hello".into(), vec!["es", "ja"])
+        );
+        let Ok(Command::Translate(r)) =
+            parse("translate ciao from Italian to German", None, LIMITS)
         else {
             panic!("parses")
         };
@@ -410,11 +443,17 @@ mod tests {
         let long = format!("translate {} to es", "a".repeat(5000));
         assert_eq!(
             parse(&long, None, LIMITS),
-            Err(ParseError::TooLong { chars: 5000, max: 4000 })
+            Err(ParseError::TooLong {
+                chars: 5000,
+                max: 4000
+            })
         );
         assert_eq!(
             parse("x", Some(100_000), LIMITS),
-            Err(ParseError::TooLong { chars: 100_000, max: 4000 })
+            Err(ParseError::TooLong {
+                chars: 100_000,
+                max: 4000
+            })
         );
         let many = "/tr es,fr,de,it,pt,nl,ru,uk,pl,tr,ja hello";
         assert_eq!(
@@ -422,17 +461,38 @@ mod tests {
             Err(ParseError::TooManyTargets { count: 11, max: 10 })
         );
         assert_eq!(ok("/tr es,es,ES hello"), ("hello".into(), vec!["es"]));
-        assert_eq!(ok("translate a\u{0}b\u{7} to fr"), ("ab".into(), vec!["fr"]));
+        assert_eq!(
+            ok("translate a\u{0}b\u{7} to fr"),
+            ("ab".into(), vec!["fr"])
+        );
         // Multi-byte text around ASCII patterns.
-        assert_eq!(ok("translate İstanbul to ES"), ("İstanbul".into(), vec!["es"]));
+        assert_eq!(
+            ok("translate İstanbul to ES"),
+            ("İstanbul".into(), vec!["es"])
+        );
     }
 
     #[test]
     fn never_panics_on_awkward_strings() {
         for s in [
-            "/", "/@", "/tr@", "/tr ,", "/tr ,,, x", "translate", "translate to", "translate  to  ",
-            "->", "-> es", "x ->", "translate \"", "translate \" to es", "🇪🇸 -> 🇫🇷", "/tr é",
-            "translate from to", "translate x from", "\u{202e}translate x to es",
+            "/",
+            "/@",
+            "/tr@",
+            "/tr ,",
+            "/tr ,,, x",
+            "translate",
+            "translate to",
+            "translate  to  ",
+            "->",
+            "-> es",
+            "x ->",
+            "translate \"",
+            "translate \" to es",
+            "🇪🇸 -> 🇫🇷",
+            "/tr é",
+            "translate from to",
+            "translate x from",
+            "\u{202e}translate x to es",
         ] {
             let _ = parse(s, None, LIMITS);
         }

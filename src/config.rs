@@ -291,25 +291,30 @@ fn provider_path(rest: &str) -> Option<String> {
 }
 
 fn env_name(path: &str) -> String {
-    format!("{ENV_PREFIX}{}", path.replace('.', "_").to_ascii_uppercase())
+    format!(
+        "{ENV_PREFIX}{}",
+        path.replace('.', "_").to_ascii_uppercase()
+    )
 }
 
 /// An environment string as a config value: a string where the key holds a string, otherwise
 /// a TOML scalar if it parses as one (`20`, `true`), otherwise the string.
 fn env_value(raw: &str, like: Option<&toml::Value>) -> Value {
-    if !matches!(like, Some(toml::Value::String(_))) {
-        if let Ok(t) = format!("v = {raw}").parse::<toml::Table>() {
-            if let Some(v) = t.get("v").filter(|v| !v.is_table() && !v.is_array()) {
-                if let Ok(value) = Value::serialize(v) {
-                    return value;
-                }
-            }
-        }
+    if !matches!(like, Some(toml::Value::String(_)))
+        && let Ok(t) = format!("v = {raw}").parse::<toml::Table>()
+        && let Some(v) = t.get("v").filter(|v| !v.is_table() && !v.is_array())
+        && let Ok(value) = Value::serialize(v)
+    {
+        return value;
     }
     Value::from(raw.to_string())
 }
 
-fn flatten<'a>(table: &'a toml::Table, prefix: String, f: &mut impl FnMut(String, &'a toml::Value)) {
+fn flatten<'a>(
+    table: &'a toml::Table,
+    prefix: String,
+    f: &mut impl FnMut(String, &'a toml::Value),
+) {
     for (k, v) in table {
         let path = if prefix.is_empty() {
             k.clone()
@@ -325,9 +330,8 @@ fn flatten<'a>(table: &'a toml::Table, prefix: String, f: &mut impl FnMut(String
 
 impl Provider for EnvOverrides {
     fn metadata(&self) -> Metadata {
-        Metadata::named("environment variable").interpolater(|_: &Profile, keys: &[&str]| {
-            env_name(&keys.join("."))
-        })
+        Metadata::named("environment variable")
+            .interpolater(|_: &Profile, keys: &[&str]| env_name(&keys.join(".")))
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
@@ -539,7 +543,8 @@ impl Raw {
         let config = Config {
             runtime: RuntimeConfig {
                 data_dir: self.runtime.data_dir,
-                shutdown_grace: p.non_zero_duration("runtime.shutdown_grace", self.runtime.shutdown_grace),
+                shutdown_grace: p
+                    .non_zero_duration("runtime.shutdown_grace", self.runtime.shutdown_grace),
             },
             log: LogConfig {
                 level: self.log.level,
@@ -648,9 +653,18 @@ fn validate_provider(
             };
             let model = raw.model.filter(|m| !m.trim().is_empty());
             if model.is_none() {
-                p.0.push(format!("{} is required for kind = \"openai\"", key("model")));
+                p.0.push(format!(
+                    "{} is required for kind = \"openai\"",
+                    key("model")
+                ));
             }
-            let api_key = read_key(name, raw.api_key_env.as_deref(), raw.api_key_file.as_deref(), env, p);
+            let api_key = read_key(
+                name,
+                raw.api_key_env.as_deref(),
+                raw.api_key_file.as_deref(),
+                env,
+                p,
+            );
             let timeout = raw.timeout.unwrap_or(Duration::from_secs(20));
             if timeout.is_zero() {
                 p.0.push(format!("{} must be longer than zero", key("timeout")));
@@ -701,7 +715,10 @@ fn read_key(
         return match std::fs::read_to_string(path) {
             Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
             Ok(_) => {
-                p.0.push(format!("providers.{provider}.api_key_file {} is empty", path.display()));
+                p.0.push(format!(
+                    "providers.{provider}.api_key_file {} is empty",
+                    path.display()
+                ));
                 None
             }
             Err(e) => {
@@ -767,7 +784,10 @@ mod tests {
         let ProviderKind::OpenAi(o) = &c.providers[0].kind else {
             panic!("groq should be openai")
         };
-        assert_eq!(o.api_key.as_ref().map(Secret::expose), Some("sk-secret-value"));
+        assert_eq!(
+            o.api_key.as_ref().map(Secret::expose),
+            Some("sk-secret-value")
+        );
         assert!(!format!("{c:?}").contains("sk-secret-value"));
         assert_eq!(c.providers[1].name, "demo");
     }
@@ -803,8 +823,14 @@ mod tests {
     fn env_values_keep_string_keys_as_strings() {
         let e = env(&[("TOLMACH_LOG_LEVEL", "warn")]);
         assert_eq!(Config::load(None, &e).expect("valid").log.level, "warn");
-        assert_eq!(provider_path("GROQ_API_KEY_ENV").as_deref(), Some("providers.groq.api_key_env"));
-        assert_eq!(provider_path("MY_LLM_BASE_URL").as_deref(), Some("providers.my_llm.base_url"));
+        assert_eq!(
+            provider_path("GROQ_API_KEY_ENV").as_deref(),
+            Some("providers.groq.api_key_env")
+        );
+        assert_eq!(
+            provider_path("MY_LLM_BASE_URL").as_deref(),
+            Some("providers.my_llm.base_url")
+        );
         assert_eq!(provider_path("KIND"), None);
     }
 }

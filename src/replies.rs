@@ -84,9 +84,9 @@ pub fn parse_error(e: &ParseError) -> String {
             "That text is {chars} characters long; I translate up to {max} characters at a time. \
              Please send it in smaller parts."
         ),
-        ParseError::TooManyTargets { count, max } => format!(
-            "That is {count} languages; I translate into at most {max} at once."
-        ),
+        ParseError::TooManyTargets { count, max } => {
+            format!("That is {count} languages; I translate into at most {max} at once.")
+        }
         ParseError::UnknownCommand(name) => {
             let shown: String = name.chars().take(32).collect();
             format!("I don't know the command /{shown}. /help shows what I understand.")
@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn unknown_language_reply_suggests() {
         let es = Lang::from_code("es").expect("es");
-        let text = parse_error(&ParseError::UnknownLanguages(vec![("Spansh".into(), vec![es])]));
+        let text = parse_error(&ParseError::UnknownLanguages(vec![(
+            "Spansh".into(),
+            vec![es],
+        )]));
         assert!(text.contains("\"Spansh\""), "{text}");
         assert!(text.contains("Did you mean Spanish"), "{text}");
     }

@@ -209,9 +209,11 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
                 targets: request.targets,
                 deadline,
             };
-            match call(&deps.coordinator, deadline, |reply| CoordinatorMsg::Translate {
-                request: request.clone(),
-                reply,
+            match call(&deps.coordinator, deadline, |reply| {
+                CoordinatorMsg::Translate {
+                    request: request.clone(),
+                    reply,
+                }
             })
             .await
             {

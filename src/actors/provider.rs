@@ -90,7 +90,9 @@ impl Actor for ProviderActor {
                 Err(e) if e.is_provider_fault() => permit.failure(),
                 Err(_) => permit.neutral(),
             }
-            let outcome = result.as_ref().map_or_else(ProviderError::outcome, |_| "ok");
+            let outcome = result
+                .as_ref()
+                .map_or_else(ProviderError::outcome, |_| "ok");
             metrics.provider_call(&name, outcome, Some(started.elapsed()));
             let _ = reply.send(result.map(|text| Translation {
                 text,

@@ -30,7 +30,10 @@ pub enum Decision {
     Allowed,
     /// Over the limit. `notify` is true for the first message of a cooldown (answer it with
     /// the cooldown text), false for the rest (skip them).
-    Limited { retry_after: Duration, notify: bool },
+    Limited {
+        retry_after: Duration,
+        notify: bool,
+    },
 }
 
 /// Rate-limit state that outlives any incarnation of the actor.
@@ -197,7 +200,10 @@ mod tests {
         assert_eq!(store.check(&u, &key("1")), Decision::Allowed);
         assert_eq!(store.check(&u, &key("2")), Decision::Allowed);
         let third = store.check(&u, &key("3"));
-        assert!(matches!(third, Decision::Limited { notify: true, .. }), "{third:?}");
+        assert!(
+            matches!(third, Decision::Limited { notify: true, .. }),
+            "{third:?}"
+        );
         assert!(matches!(
             store.check(&u, &key("4")),
             Decision::Limited { notify: false, .. }

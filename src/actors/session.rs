@@ -21,13 +21,16 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 
-use crate::actors::conversation::{Conversation, ConversationArgs, ConversationDeps, ConversationMsg};
+use crate::actors::conversation::{
+    Conversation, ConversationArgs, ConversationDeps, ConversationMsg,
+};
 use crate::delivery::{Accept, Ledger};
 use crate::domain::ChatKey;
 use crate::platforms::Platform;
+use crate::supervision::SHUTDOWN_REPORT_MARGIN;
 use crate::supervision::{
     ActorKind, Backoff, Exit, Intensity, NodeStatus, RestartWindow, ShutdownReport, Subtree,
-    TreeNode,
+    TreeNode, TreeWatch,
 };
 use crate::task::OwnedTask;
 use crate::telemetry::metrics::Metrics;
@@ -65,6 +68,8 @@ pub struct SessionArgs {
     /// How long conversations get to stop when the session stops.
     pub stop_timeout: Duration,
     pub metrics: Metrics,
+    /// Bumped when a conversation starts or stops.
+    pub watch: TreeWatch,
 }
 
 struct Conv {
@@ -174,6 +179,7 @@ impl SessionState {
                         started: self.starts,
                     },
                 );
+                self.args.watch.bump();
             }
             Err(e) => {
                 // Its messages stay pending; try again after a backoff.
@@ -182,9 +188,8 @@ impl SessionState {
                 r.generation += 1;
                 r.scheduled = true;
                 let generation = r.generation;
-                myself.send_after(self.args.backoff.max, move || SessionMsg::StartConversation {
-                    chat,
-                    generation,
+                myself.send_after(self.args.backoff.max, move || {
+                    SessionMsg::StartConversation { chat, generation }
                 });
             }
         }
@@ -206,6 +211,7 @@ impl SessionState {
         {
             self.conversations.remove(&chat);
         }
+        self.args.watch.bump();
         if self.shutting_down {
             return Ok(());
         }
@@ -259,7 +265,10 @@ impl SessionState {
             r.generation += 1;
             r.scheduled = true;
             let generation = r.generation;
-            myself.send_after(delay, move || SessionMsg::StartConversation { chat, generation });
+            myself.send_after(delay, move || SessionMsg::StartConversation {
+                chat,
+                generation,
+            });
         }
         Ok(())
     }
@@ -410,7 +419,9 @@ impl Actor for Session {
                 drop(boxed_state);
                 (cell.get_id(), Exit::from_terminated(reason))
             }
-            SupervisionEvent::ActorFailed(cell, err) => (cell.get_id(), Exit::Failed(err.to_string())),
+            SupervisionEvent::ActorFailed(cell, err) => {
+                (cell.get_id(), Exit::Failed(err.to_string()))
+            }
             _ => return Ok(()),
         };
         state.conversation_down(&myself, id, exit).await
@@ -422,7 +433,10 @@ impl Subtree for ActorRef<SessionMsg> {
     async fn describe(&self, deadline: Instant) -> Vec<TreeNode> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match self
-            .call(|reply| SessionMsg::Describe { deadline, reply }, Some(remaining))
+            .call(
+                |reply| SessionMsg::Describe { deadline, reply },
+                Some(remaining),
+            )
             .await
         {
             Ok(CallResult::Success(nodes)) => nodes,
@@ -431,9 +445,14 @@ impl Subtree for ActorRef<SessionMsg> {
     }
 
     async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        // The actor enforces the deadline itself; the margin is for killing stragglers and
+        // sending back the report.
+        let remaining = deadline.saturating_duration_since(Instant::now()) + SHUTDOWN_REPORT_MARGIN;
         match self
-            .call(|reply| SessionMsg::Shutdown { deadline, reply }, Some(remaining))
+            .call(
+                |reply| SessionMsg::Shutdown { deadline, reply },
+                Some(remaining),
+            )
             .await
         {
             Ok(CallResult::Success(report)) => report,

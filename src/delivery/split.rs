@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn splits_on_lines_then_sentences() {
         let text = "line one\nline two\nline three";
-        assert_eq!(split_reply(text, 18), vec!["line one\nline two", "line three"]);
+        assert_eq!(
+            split_reply(text, 18),
+            vec!["line one\nline two", "line three"]
+        );
         let text = "First sentence. Second sentence. Third.";
         let parts = split_reply(text, 20);
         assert_eq!(parts[0], "First sentence.");

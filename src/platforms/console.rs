@@ -12,10 +12,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{Platform, SendError};
 use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, Outbound, PlatformId, UserKey};
@@ -26,7 +25,7 @@ const USER: &str = "local";
 /// See the module docs.
 pub struct ConsolePlatform {
     rx: tokio::sync::Mutex<mpsc::Receiver<Inbound>>,
-    closed: AtomicBool,
+    closed: watch::Sender<bool>,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -42,7 +41,7 @@ impl ConsolePlatform {
             })?;
         Ok(Self {
             rx: tokio::sync::Mutex::new(rx),
-            closed: AtomicBool::new(false),
+            closed: watch::Sender::new(false),
             out: Mutex::new(Box::new(std::io::stdout())),
         })
     }
@@ -67,7 +66,9 @@ fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<
             }
         };
         number += 1;
-        let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+        let text = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
         let truncated = (original_len > line.len()).then_some(original_len);
         let id = number.to_string();
         let inbound = Inbound {
@@ -89,7 +90,10 @@ fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<
 }
 
 /// One line of at most `cap` bytes (plus the total length it had), `None` at end of input.
-fn read_capped_line(input: &mut impl BufRead, cap: usize) -> std::io::Result<Option<(Vec<u8>, usize)>> {
+fn read_capped_line(
+    input: &mut impl BufRead,
+    cap: usize,
+) -> std::io::Result<Option<(Vec<u8>, usize)>> {
     let mut line = Vec::new();
     let mut total = 0usize;
     loop {
@@ -113,12 +117,11 @@ fn read_capped_line(input: &mut impl BufRead, cap: usize) -> std::io::Result<Opt
                 line.pop();
             }
             // A cut may land inside a multi-byte character; drop the partial tail.
-            if content > line.len() {
-                if let Err(e) = std::str::from_utf8(&line) {
-                    if e.error_len().is_none() {
-                        line.truncate(e.valid_up_to());
-                    }
-                }
+            if content > line.len()
+                && let Err(e) = std::str::from_utf8(&line)
+                && e.error_len().is_none()
+            {
+                line.truncate(e.valid_up_to());
             }
             return Ok(Some((line, content)));
         }
@@ -132,10 +135,17 @@ impl Platform for ConsolePlatform {
     }
 
     async fn recv(&self) -> Option<Inbound> {
-        if self.closed.load(Ordering::Acquire) {
-            return None;
+        let mut rx = self.rx.lock().await;
+        let mut closed = self.closed.subscribe();
+        // After `close`, hand out the lines already read, then end.
+        if !*closed.borrow_and_update() {
+            tokio::select! {
+                line = rx.recv() => return line,
+                _ = closed.wait_for(|c| *c) => {}
+            }
         }
-        self.rx.lock().await.recv().await
+        rx.close();
+        rx.try_recv().ok()
     }
 
     async fn send(&self, reply: &Outbound) -> Result<(), SendError> {
@@ -149,7 +159,7 @@ impl Platform for ConsolePlatform {
     }
 
     fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.closed.send_replace(true);
     }
 }
 

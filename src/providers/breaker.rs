@@ -151,7 +151,9 @@ impl Breaker {
                 open_for_ms = self.config.open_for.as_millis() as u64,
                 "circuit opened"
             ),
-            _ => tracing::info!(provider = %self.provider, state = to.as_str(), "circuit state changed"),
+            _ => {
+                tracing::info!(provider = %self.provider, state = to.as_str(), "circuit state changed")
+            }
         }
         self.metrics.breaker_transition(&self.provider, to.as_str());
     }

@@ -79,7 +79,9 @@ impl ProviderError {
     pub fn is_provider_fault(&self) -> bool {
         match self {
             Self::Timeout | Self::Transport(_) | Self::InvalidResponse(_) => true,
-            Self::Status { status, .. } => *status >= 500 || matches!(status, 401 | 403 | 404 | 429),
+            Self::Status { status, .. } => {
+                *status >= 500 || matches!(status, 401 | 403 | 404 | 429)
+            }
             Self::Unsupported(_) | Self::CircuitOpen { .. } | Self::Unavailable => false,
         }
     }

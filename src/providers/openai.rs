@@ -72,7 +72,9 @@ impl OpenAiProvider {
     fn system_prompt(job: &TranslateJob) -> String {
         let source = job
             .source
-            .map_or("the language it is written in".to_string(), |s| s.name.to_string());
+            .map_or("the language it is written in".to_string(), |s| {
+                s.name.to_string()
+            });
         format!(
             "You are a translation engine. Translate the user's message from {source} into {} \
              (language code: {}). Reply with the translation only: no explanations, no notes, no \
@@ -202,7 +204,10 @@ pub fn clean_answer(answer: &str, source: &str) -> Result<String, ProviderError>
     // "Here is the translation:\n..." / "Translation: ..." preambles.
     if let Some((first, rest)) = text.split_once('\n') {
         let f = first.trim().to_lowercase();
-        if f.ends_with(':') && (f.contains("translat") || f.starts_with("here")) && !rest.trim().is_empty() {
+        if f.ends_with(':')
+            && (f.contains("translat") || f.starts_with("here"))
+            && !rest.trim().is_empty()
+        {
             text = rest.trim().to_string();
         }
     }
@@ -213,7 +218,13 @@ pub fn clean_answer(answer: &str, source: &str) -> Result<String, ProviderError>
     }
     // Wrapping quotes the source did not have.
     let source = source.trim();
-    for (open, close) in [('"', '"'), ('“', '”'), ('«', '»'), ('\'', '\''), ('「', '」')] {
+    for (open, close) in [
+        ('"', '"'),
+        ('“', '”'),
+        ('«', '»'),
+        ('\'', '\''),
+        ('「', '」'),
+    ] {
         if text.chars().count() >= 2
             && text.starts_with(open)
             && text.ends_with(close)
@@ -242,14 +253,23 @@ mod tests {
 
     #[test]
     fn cleaning_removes_wrappers_and_rejects_junk() {
-        assert_eq!(clean_answer("  \"Bonjour\"  ", "hello"), Ok("Bonjour".into()));
+        assert_eq!(
+            clean_answer("  \"Bonjour\"  ", "hello"),
+            Ok("Bonjour".into())
+        );
         assert_eq!(
             clean_answer("Here is the translation:\nHola", "hello"),
             Ok("Hola".into())
         );
-        assert_eq!(clean_answer("Translation: Hallo", "hello"), Ok("Hallo".into()));
+        assert_eq!(
+            clean_answer("Translation: Hallo", "hello"),
+            Ok("Hallo".into())
+        );
         assert_eq!(clean_answer("a\u{0}b\u{1b}[31m", "x"), Ok("ab[31m".into()));
-        assert_eq!(clean_answer("\"quoted\"", "\"quoted\""), Ok("\"quoted\"".into()));
+        assert_eq!(
+            clean_answer("\"quoted\"", "\"quoted\""),
+            Ok("\"quoted\"".into())
+        );
         assert!(clean_answer("   ", "hello").is_err());
         assert!(clean_answer(&"x".repeat(10_000), "hi").is_err());
     }
@@ -259,7 +279,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().expect("header"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().expect("header"));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "soon".parse().expect("header"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 }

@@ -41,7 +41,10 @@ pub fn aggregate(outcome: &RomaOutcome) -> Reply {
     let reply_outcome = if failed.is_empty() {
         ReplyOutcome::Translated
     } else if ok.is_empty() {
-        lines.push(format!("Translation failed: {}", reasons(&failed, total > 1)));
+        lines.push(format!(
+            "Translation failed: {}",
+            reasons(&failed, total > 1)
+        ));
         ReplyOutcome::Failed
     } else {
         lines.push(format!(
@@ -58,7 +61,14 @@ pub fn aggregate(outcome: &RomaOutcome) -> Reply {
     let mut text = lines.join("\n");
     if demo {
         text.push_str("\n\n");
-        text.push_str(if failed.is_empty() { DEMO_NOTE } else { DEMO_EXPLAINED });
+        let phrasebook_gap = failed
+            .iter()
+            .any(|(_, e)| matches!(e, ProviderError::Unsupported(_)));
+        text.push_str(if phrasebook_gap {
+            DEMO_EXPLAINED
+        } else {
+            DEMO_NOTE
+        });
     }
     Reply {
         text,
@@ -133,7 +143,11 @@ mod tests {
     #[test]
     fn partial_success_is_explicit() {
         let r = aggregate(&RomaOutcome {
-            results: vec![ok("es", "Hola"), ok("fr", "Salut"), err("de", ProviderError::Timeout)],
+            results: vec![
+                ok("es", "Hola"),
+                ok("fr", "Salut"),
+                err("de", ProviderError::Timeout),
+            ],
             demo_only: false,
         });
         assert_eq!(
@@ -146,10 +160,18 @@ mod tests {
     #[test]
     fn total_failure_and_demo_label() {
         let r = aggregate(&RomaOutcome {
-            results: vec![err("es", ProviderError::Unsupported("not in the offline demo phrasebook".into()))],
+            results: vec![err(
+                "es",
+                ProviderError::Unsupported("not in the offline demo phrasebook".into()),
+            )],
             demo_only: true,
         });
-        assert!(r.text.starts_with("Translation failed: not in the offline demo phrasebook"), "{}", r.text);
+        assert!(
+            r.text
+                .starts_with("Translation failed: not in the offline demo phrasebook"),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("offline demo"), "{}", r.text);
         assert_eq!(r.outcome, ReplyOutcome::Failed);
     }

@@ -73,9 +73,11 @@ async fn run_subtask(
             });
             continue;
         }
-        let answer = call(&route.slot, request.deadline, |reply| ProviderMsg::Translate {
-            job: job.clone(),
-            reply,
+        let answer = call(&route.slot, request.deadline, |reply| {
+            ProviderMsg::Translate {
+                job: job.clone(),
+                reply,
+            }
         })
         .await;
         match answer {

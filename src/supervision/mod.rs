@@ -17,10 +17,12 @@
 mod slot;
 mod spec;
 mod supervisor;
+mod watch;
 
 pub use slot::{CallError, Slot, call};
 pub use spec::{ChildSpec, NodeStatus, ShutdownReport, Started, Subtree, TreeNode, started};
-pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
+pub use supervisor::{SHUTDOWN_REPORT_MARGIN, Supervisor, SupervisorArgs, SupervisorMsg};
+pub use watch::TreeWatch;
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -108,7 +108,8 @@ pub fn started<M: Message>(
     Started {
         cell: actor.get_cell(),
         subtree,
-        on_exit: slot.map(|slot| Box::new(move || slot.clear_if(id)) as Box<dyn FnOnce() + Send + Sync>),
+        on_exit: slot
+            .map(|slot| Box::new(move || slot.clear_if(id)) as Box<dyn FnOnce() + Send + Sync>),
     }
 }
 
@@ -166,7 +167,10 @@ impl TreeNode {
 
     /// The node at `path` (`root/providers/demo`), if any.
     pub fn find(&self, path: &str) -> Option<&TreeNode> {
-        self.walk().into_iter().find(|(p, _)| p == path).map(|(_, n)| n)
+        self.walk()
+            .into_iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, n)| n)
     }
 
     /// The actor id of a running node.

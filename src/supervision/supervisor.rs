@@ -18,8 +18,11 @@ use tokio::time::Instant;
 
 use super::slot::Slot;
 use super::spec::{ChildSpec, NodeStatus, ShutdownReport, Started, Subtree, TreeNode, started};
-use super::{ActorKind, Backoff, Exit, Intensity, Restart, RestartWindow, Strategy};
+use super::{ActorKind, Backoff, Exit, Intensity, Restart, RestartWindow, Strategy, TreeWatch};
 use crate::telemetry::metrics::Metrics;
+
+/// Extra time, past a shutdown deadline, to wait for a subtree's report.
+pub const SHUTDOWN_REPORT_MARGIN: Duration = Duration::from_secs(3);
 
 /// The generic supervisor actor.
 pub struct Supervisor;
@@ -38,6 +41,8 @@ pub struct SupervisorArgs {
     /// Children, in start order.
     pub children: Vec<ChildSpec>,
     pub metrics: Metrics,
+    /// Bumped on every child start and stop.
+    pub watch: TreeWatch,
 }
 
 pub enum SupervisorMsg {
@@ -67,6 +72,7 @@ pub struct SupervisorState {
     backoff: Backoff,
     default_timeout: Duration,
     metrics: Metrics,
+    watch: TreeWatch,
     window: RestartWindow,
     children: Vec<Child>,
     shutting_down: bool,
@@ -150,7 +156,10 @@ impl Subtree for ActorRef<SupervisorMsg> {
     async fn describe(&self, deadline: Instant) -> Vec<TreeNode> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match self
-            .call(|reply| SupervisorMsg::Describe { deadline, reply }, Some(remaining))
+            .call(
+                |reply| SupervisorMsg::Describe { deadline, reply },
+                Some(remaining),
+            )
             .await
         {
             Ok(CallResult::Success(nodes)) => nodes,
@@ -159,9 +168,14 @@ impl Subtree for ActorRef<SupervisorMsg> {
     }
 
     async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        // The actor enforces the deadline itself; the margin is for killing stragglers and
+        // sending back the report.
+        let remaining = deadline.saturating_duration_since(Instant::now()) + SHUTDOWN_REPORT_MARGIN;
         match self
-            .call(|reply| SupervisorMsg::Shutdown { deadline, reply }, Some(remaining))
+            .call(
+                |reply| SupervisorMsg::Shutdown { deadline, reply },
+                Some(remaining),
+            )
             .await
         {
             Ok(CallResult::Success(report)) => report,
@@ -204,11 +218,9 @@ pub(crate) async fn stop_child(
 impl SupervisorState {
     fn index_of(&self, cell: &ActorCell) -> Option<usize> {
         let id = cell.get_id();
-        self.children.iter().position(|c| {
-            c.running
-                .as_ref()
-                .is_some_and(|r| r.cell.get_id() == id)
-        })
+        self.children
+            .iter()
+            .position(|c| c.running.as_ref().is_some_and(|r| r.cell.get_id() == id))
     }
 
     /// Starts children `from..=through` that are not running. A child that fails to start is
@@ -228,6 +240,7 @@ impl SupervisorState {
                     let child = &mut self.children[j];
                     child.running = Some(started.into());
                     child.status = NodeStatus::Running;
+                    self.watch.bump();
                 }
                 Err(e) => {
                     tracing::error!(
@@ -255,6 +268,7 @@ impl SupervisorState {
     ) -> Result<(), ActorProcessingErr> {
         let child = &mut self.children[index];
         drop(child.running.take());
+        self.watch.bump();
         if self.shutting_down {
             child.status = NodeStatus::Stopped;
             return Ok(());
@@ -295,7 +309,10 @@ impl SupervisorState {
                         sibling.generation += 1;
                         let mut report = ShutdownReport::default();
                         let path = sibling.spec.id.clone();
-                        let timeout = sibling.spec.shutdown_timeout.unwrap_or(self.default_timeout);
+                        let timeout = sibling
+                            .spec
+                            .shutdown_timeout
+                            .unwrap_or(self.default_timeout);
                         stop_child(
                             &running.cell,
                             running.subtree.as_ref(),
@@ -379,6 +396,7 @@ impl SupervisorState {
             .await;
             tracing::debug!(supervisor = %self.id, child = %c.spec.id, killed, "child stopped");
         }
+        self.watch.bump();
         report
     }
 }
@@ -401,6 +419,7 @@ impl Actor for Supervisor {
             backoff: args.backoff,
             default_timeout: args.child_shutdown_timeout,
             metrics: args.metrics,
+            watch: args.watch,
             children: args
                 .children
                 .into_iter()
@@ -435,6 +454,7 @@ impl Actor for Supervisor {
                 }
             }
         }
+        state.watch.bump();
         tracing::debug!(supervisor = %state.id, children = state.children.len(), "supervisor started");
         Ok(state)
     }

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::domain::PlatformId;
 use crate::supervision::ActorKind;
@@ -267,7 +269,10 @@ impl Metrics {
     pub fn reply(&self, platform: PlatformId, outcome: ReplyOutcome, took: Duration) {
         self.counter(
             Metric::Replies,
-            vec![platform_label(platform), Label::new("outcome", outcome.as_str())],
+            vec![
+                platform_label(platform),
+                Label::new("outcome", outcome.as_str()),
+            ],
         )
         .increment(1);
         if outcome != ReplyOutcome::Ignored {
@@ -331,8 +336,11 @@ impl Metrics {
     }
 
     pub fn actor_restart(&self, kind: ActorKind) {
-        self.counter(Metric::ActorRestarts, vec![Label::new("kind", kind.as_str())])
-            .increment(1);
+        self.counter(
+            Metric::ActorRestarts,
+            vec![Label::new("kind", kind.as_str())],
+        )
+        .increment(1);
     }
 
     pub fn actors_alive(&self, kind: ActorKind, count: usize) {
@@ -423,7 +431,10 @@ mod tests {
         m.message_received(PlatformId::Console);
         m.actor_restart(ActorKind::Provider);
         let text = m.render();
-        assert!(text.contains("# HELP tolmach_messages_received_total"), "{text}");
+        assert!(
+            text.contains("# HELP tolmach_messages_received_total"),
+            "{text}"
+        );
         assert_eq!(
             m.sample(Metric::MessagesReceived, &[("platform", "console")]),
             Some(2.0)
@@ -432,7 +443,10 @@ mod tests {
             m.sample(Metric::ActorRestarts, &[("kind", "provider")]),
             Some(1.0)
         );
-        assert_eq!(m.sample(Metric::ActorRestarts, &[("kind", "rate_limiter")]), None);
+        assert_eq!(
+            m.sample(Metric::ActorRestarts, &[("kind", "rate_limiter")]),
+            None
+        );
     }
 
     #[test]
@@ -454,7 +468,9 @@ mod tests {
         );
         let text = m.render();
         assert!(
-            text.contains("tolmach_request_duration_seconds_bucket{platform=\"memory\",le=\"0.005\"} 1"),
+            text.contains(
+                "tolmach_request_duration_seconds_bucket{platform=\"memory\",le=\"0.005\"} 1"
+            ),
             "{text}"
         );
     }

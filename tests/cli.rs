@@ -1,0 +1,188 @@
+//! The real `tolmach` binary, the way a user runs it: piped input, a live metrics endpoint,
+//! SIGTERM, a bad configuration.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tolmach");
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn tolmach() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("TOLMACH_METRICS_ADDR", "127.0.0.1:0")
+        .env(
+            "TOLMACH_DATA_DIR",
+            std::env::temp_dir().join("tolmach-cli-test"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn finish(child: Child) -> std::process::Output {
+    tokio::time::timeout(PATIENCE, child.wait_with_output())
+        .await
+        .expect("tolmach exits in time")
+        .expect("output")
+}
+
+#[tokio::test]
+async fn piped_input_gets_every_line_answered_then_a_clean_exit() {
+    let mut child = tolmach().spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut input = Vec::new();
+    input.extend_from_slice(b"translate good morning to Spanish, French and German\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(format!("translate {} to German\n", "y".repeat(100_000)).as_bytes());
+    input.extend_from_slice(b"translate hi to Klingon\n");
+    input.extend_from_slice(b"/tr ja thank you\xff\xfe\n");
+    input.extend_from_slice(b"/tr es,fr thanks\n");
+    for i in 0..30 {
+        input.extend_from_slice(format!("/tr de hello {i}\n").as_bytes());
+    }
+    stdin.write_all(&input).await.expect("write");
+    drop(stdin); // end of input
+    let out = finish(child).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    let expected = [
+        "Spanish: Buenos días\nFrench: Bonjour\nGerman: Guten Morgen",
+        "That message is empty",
+        "That text is 100000 characters long",
+        "I don't know the language \"Klingon\"",
+        "Translation failed: not in the offline demo phrasebook",
+        "Spanish: Gracias\nFrench: Merci",
+    ];
+    let mut rest = &stdout[..];
+    for e in expected {
+        let at = rest
+            .find(e)
+            .unwrap_or_else(|| panic!("missing {e:?} (in order) in:\n{stdout}"));
+        rest = &rest[at + e.len()..];
+    }
+    assert_eq!(
+        stdout
+            .matches("Translation failed: not in the offline demo phrasebook")
+            .count(),
+        31
+    );
+    assert!(!stdout.contains("INFO"), "logs stay on stderr");
+    assert!(stderr.contains("all input handled"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serves_metrics_while_running_and_stops_on_sigterm() {
+    let mut child = tolmach()
+        .env("TOLMACH_LOG_FORMAT", "json")
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+
+    // The startup log line says where metrics are served.
+    let metrics_url = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            if v["message"] == "tolmach started" {
+                return v["metrics"].as_str().expect("metrics field").to_string();
+            }
+        }
+        panic!("no startup line")
+    })
+    .await
+    .expect("started in time");
+
+    stdin
+        .write_all(b"/tr fr good night\n")
+        .await
+        .expect("write");
+    let reply = tokio::time::timeout(PATIENCE, stdout.next_line())
+        .await
+        .expect("reply in time")
+        .expect("read");
+    assert_eq!(reply.as_deref(), Some("French: Bonne nuit"));
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let body = client
+        .get(&metrics_url)
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        body.contains("tolmach_messages_received_total{platform=\"console\"} 1"),
+        "{body}"
+    );
+
+    let pid = child.id().expect("pid").to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(status.success());
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("stops in time")
+        .expect("status");
+    assert!(status.success(), "graceful exit after SIGTERM: {status:?}");
+    drop(stdin);
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_refused_with_every_problem_and_no_secret() {
+    let out = finish(
+        tolmach()
+            .env("TOLMACH_RATE_LIMIT_BURST", "0")
+            .env("TOLMACH_PROVIDERS_X_KIND", "openai")
+            .env("TOLMACH_PROVIDERS_X_BASE_URL", "ftp://nope")
+            .env("TOLMACH_PROVIDERS_X_MODEL", "m")
+            .env("TOLMACH_PROVIDERS_X_API_KEY_ENV", "X_KEY")
+            .env("X_KEY", "sk-super-secret")
+            .spawn()
+            .expect("spawn"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rate_limit.burst"), "{stderr}");
+    assert!(stderr.contains("providers.x.base_url"), "{stderr}");
+    assert!(!stderr.contains("sk-super-secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn check_config_prints_the_effective_configuration_without_secrets() {
+    let out = finish(
+        tolmach()
+            .arg("--check-config")
+            .env("TOLMACH_PROVIDERS_GROQ_KIND", "openai")
+            .env(
+                "TOLMACH_PROVIDERS_GROQ_BASE_URL",
+                "https://api.groq.com/openai/v1",
+            )
+            .env("TOLMACH_PROVIDERS_GROQ_MODEL", "llama")
+            .env("TOLMACH_PROVIDERS_GROQ_API_KEY_ENV", "GROQ_API_KEY")
+            .env("GROQ_API_KEY", "gsk-super-secret")
+            .spawn()
+            .expect("spawn"),
+    )
+    .await;
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("api.groq.com"), "{stdout}");
+    assert!(stdout.contains("<redacted>"), "{stdout}");
+    assert!(!stdout.contains("gsk-super-secret"), "{stdout}");
+}

@@ -1,0 +1,80 @@
+//! Shared helpers for the integration tests: a configuration for tests, a runtime on the
+//! in-memory platform, and tree navigation.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::ActorId;
+use tolmach::platforms::memory::MemoryPlatform;
+use tolmach::supervision::{NodeStatus, TreeNode};
+use tolmach::{App, Config};
+
+/// Long enough for a slow CI machine; a healthy run takes milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The built-in defaults, with the metrics listener on a free port, overridden by `env`.
+pub fn config(env: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("TOLMACH_METRICS_ADDR".into(), "127.0.0.1:0".into()),
+        ("TOLMACH_METRICS_SAMPLE_INTERVAL".into(), "50ms".into()),
+        ("TOLMACH_RUNTIME_SHUTDOWN_GRACE".into(), "10s".into()),
+        ("TOLMACH_SUPERVISION_BACKOFF_INITIAL".into(), "1ms".into()),
+        ("TOLMACH_SUPERVISION_BACKOFF_MAX".into(), "10ms".into()),
+    ]);
+    for (k, v) in env {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::load(None, &vars).expect("test configuration is valid")
+}
+
+/// A runtime on one in-memory platform.
+pub async fn start(env: &[(&str, &str)]) -> (App, Arc<MemoryPlatform>) {
+    start_with(config(env)).await
+}
+
+pub async fn start_with(config: Config) -> (App, Arc<MemoryPlatform>) {
+    let platform = Arc::new(MemoryPlatform::new());
+    let app = App::start(config, vec![platform.clone()])
+        .await
+        .expect("runtime starts");
+    (app, platform)
+}
+
+/// The actor id at `path`, if it is running.
+pub fn running_id(tree: &TreeNode, path: &str) -> Option<ActorId> {
+    tree.find(path)
+        .filter(|n| n.status == NodeStatus::Running)
+        .and_then(TreeNode::actor_id)
+}
+
+/// Kills the actor at `path` and waits until its supervisor has a new incarnation running.
+/// Returns the new actor id.
+pub async fn kill_and_wait_restart(app: &App, path: &str) -> ActorId {
+    let tree = app.tree().await;
+    let node = tree.find(path).unwrap_or_else(|| panic!("no node {path}"));
+    let cell = node
+        .cell
+        .clone()
+        .unwrap_or_else(|| panic!("{path} is not running"));
+    let old = cell.get_id();
+    cell.kill();
+    let (tree, ok) = app
+        .wait_for_tree(PATIENCE, |t| {
+            running_id(t, path).is_some_and(|id| id != old)
+        })
+        .await;
+    assert!(ok, "{path} was not restarted");
+    running_id(&tree, path).expect("running")
+}
+
+/// Waits until the runtime has nothing in flight.
+pub async fn settle(app: &App) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    assert!(
+        app.ledger().wait_idle(None, deadline).await,
+        "messages still in flight"
+    );
+}
