@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
@@ -27,9 +26,8 @@ use crate::actors::conversation::{
 use crate::delivery::{Accept, Ledger};
 use crate::domain::ChatKey;
 use crate::platforms::Platform;
-use crate::supervision::SHUTDOWN_REPORT_MARGIN;
 use crate::supervision::{
-    ActorKind, Backoff, Exit, Intensity, NodeStatus, RestartWindow, ShutdownReport, Subtree,
+    ActorKind, Backoff, Exit, Intensity, NodeStatus, RestartWindow, ShutdownReport, SubtreeMsg,
     TreeNode, TreeWatch,
 };
 use crate::task::OwnedTask;
@@ -428,35 +426,11 @@ impl Actor for Session {
     }
 }
 
-#[async_trait::async_trait]
-impl Subtree for ActorRef<SessionMsg> {
-    async fn describe(&self, deadline: Instant) -> Vec<TreeNode> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match self
-            .call(
-                |reply| SessionMsg::Describe { deadline, reply },
-                Some(remaining),
-            )
-            .await
-        {
-            Ok(CallResult::Success(nodes)) => nodes,
-            _ => Vec::new(),
-        }
+impl SubtreeMsg for SessionMsg {
+    fn describe(deadline: Instant, reply: RpcReplyPort<Vec<TreeNode>>) -> Self {
+        Self::Describe { deadline, reply }
     }
-
-    async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
-        // The actor enforces the deadline itself; the margin is for killing stragglers and
-        // sending back the report.
-        let remaining = deadline.saturating_duration_since(Instant::now()) + SHUTDOWN_REPORT_MARGIN;
-        match self
-            .call(
-                |reply| SessionMsg::Shutdown { deadline, reply },
-                Some(remaining),
-            )
-            .await
-        {
-            Ok(CallResult::Success(report)) => report,
-            _ => ShutdownReport::default(),
-        }
+    fn shutdown(deadline: Instant, reply: RpcReplyPort<ShutdownReport>) -> Self {
+        Self::Shutdown { deadline, reply }
     }
 }

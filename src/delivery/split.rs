@@ -50,9 +50,11 @@ fn best_cut(window: &str) -> Option<usize> {
         return sentence;
     }
     window
-        .rfind(char::is_whitespace)
-        .filter(|&i| i > min)
-        .map(|i| i + 1)
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .filter(|&(i, _)| i > min)
+        .map(|(i, c)| i + c.len_utf8())
 }
 
 #[cfg(test)]
@@ -84,6 +86,9 @@ mod tests {
         let parts = split_reply(&text, 7);
         assert!(parts.iter().all(|p| p.chars().count() <= 7));
         assert_eq!(parts.concat(), text);
+        let nbsp = "ab\u{a0}".repeat(20);
+        let parts = split_reply(&nbsp, 4);
+        assert!(parts.iter().all(|p| p.chars().count() <= 4));
         let emoji = "👍🏽".repeat(30);
         let parts = split_reply(&emoji, 5);
         assert!(parts.iter().all(|p| p.chars().count() <= 5));

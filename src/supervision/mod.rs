@@ -20,8 +20,11 @@ mod supervisor;
 mod watch;
 
 pub use slot::{CallError, Slot, call};
-pub use spec::{ChildSpec, NodeStatus, ShutdownReport, Started, Subtree, TreeNode, started};
-pub use supervisor::{SHUTDOWN_REPORT_MARGIN, Supervisor, SupervisorArgs, SupervisorMsg};
+pub use spec::{
+    ChildSpec, NodeStatus, SHUTDOWN_REPORT_MARGIN, ShutdownReport, Started, Subtree, SubtreeMsg,
+    TreeNode, started,
+};
+pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 pub use watch::TreeWatch;
 
 use std::collections::VecDeque;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use ractor::{Actor, ActorCell, ActorId, ActorRef, Message, SpawnErr};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorId, ActorRef, Message, RpcReplyPort, SpawnErr};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -110,6 +111,42 @@ pub fn started<M: Message>(
         subtree,
         on_exit: slot
             .map(|slot| Box::new(move || slot.clear_if(id)) as Box<dyn FnOnce() + Send + Sync>),
+    }
+}
+
+/// Messages of an actor that supervises children of its own: it can be asked to describe
+/// and to shut down its subtree. Implementing this makes its `ActorRef` a [`Subtree`].
+pub trait SubtreeMsg: Message + Sized {
+    fn describe(deadline: Instant, reply: RpcReplyPort<Vec<TreeNode>>) -> Self;
+    fn shutdown(deadline: Instant, reply: RpcReplyPort<ShutdownReport>) -> Self;
+}
+
+/// Extra time, past a shutdown deadline, to wait for a subtree's report: the actor enforces the
+/// deadline itself; the margin is for killing stragglers and sending back the report.
+pub const SHUTDOWN_REPORT_MARGIN: Duration = Duration::from_secs(3);
+
+#[async_trait::async_trait]
+impl<M: SubtreeMsg> Subtree for ActorRef<M> {
+    async fn describe(&self, deadline: Instant) -> Vec<TreeNode> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match self
+            .call(|reply| M::describe(deadline, reply), Some(remaining))
+            .await
+        {
+            Ok(CallResult::Success(nodes)) => nodes,
+            _ => Vec::new(),
+        }
+    }
+
+    async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
+        let remaining = deadline.saturating_duration_since(Instant::now()) + SHUTDOWN_REPORT_MARGIN;
+        match self
+            .call(|reply| M::shutdown(deadline, reply), Some(remaining))
+            .await
+        {
+            Ok(CallResult::Success(report)) => report,
+            _ => ShutdownReport::default(),
+        }
     }
 }
 

@@ -12,17 +12,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
 
 use super::slot::Slot;
-use super::spec::{ChildSpec, NodeStatus, ShutdownReport, Started, Subtree, TreeNode, started};
+use super::spec::{
+    ChildSpec, NodeStatus, ShutdownReport, Started, Subtree, SubtreeMsg, TreeNode, started,
+};
 use super::{ActorKind, Backoff, Exit, Intensity, Restart, RestartWindow, Strategy, TreeWatch};
 use crate::telemetry::metrics::Metrics;
-
-/// Extra time, past a shutdown deadline, to wait for a subtree's report.
-pub const SHUTDOWN_REPORT_MARGIN: Duration = Duration::from_secs(3);
 
 /// The generic supervisor actor.
 pub struct Supervisor;
@@ -151,36 +149,12 @@ impl ChildSpec {
     }
 }
 
-#[async_trait::async_trait]
-impl Subtree for ActorRef<SupervisorMsg> {
-    async fn describe(&self, deadline: Instant) -> Vec<TreeNode> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match self
-            .call(
-                |reply| SupervisorMsg::Describe { deadline, reply },
-                Some(remaining),
-            )
-            .await
-        {
-            Ok(CallResult::Success(nodes)) => nodes,
-            _ => Vec::new(),
-        }
+impl SubtreeMsg for SupervisorMsg {
+    fn describe(deadline: Instant, reply: RpcReplyPort<Vec<TreeNode>>) -> Self {
+        Self::Describe { deadline, reply }
     }
-
-    async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
-        // The actor enforces the deadline itself; the margin is for killing stragglers and
-        // sending back the report.
-        let remaining = deadline.saturating_duration_since(Instant::now()) + SHUTDOWN_REPORT_MARGIN;
-        match self
-            .call(
-                |reply| SupervisorMsg::Shutdown { deadline, reply },
-                Some(remaining),
-            )
-            .await
-        {
-            Ok(CallResult::Success(report)) => report,
-            _ => ShutdownReport::default(),
-        }
+    fn shutdown(deadline: Instant, reply: RpcReplyPort<ShutdownReport>) -> Self {
+        Self::Shutdown { deadline, reply }
     }
 }
 
