@@ -193,3 +193,32 @@ async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_provider_that_hangs_for_one_language_gives_an_explicit_partial_result() {
+    let fake = FakeProvider::start().await.expect("fake");
+    fake.push_script([Behavior::Hang]);
+    let url = fake.base_url();
+    let (app, platform) = start(&[
+        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
+        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
+        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
+        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
+        ("TOLMACH_PROVIDERS_DEMO_ENABLED", "false"),
+        ("TOLMACH_CONVERSATION_REQUEST_TIMEOUT", "1s"),
+    ])
+    .await;
+    let key = platform.push("c", "u", "/tr es,fr,de hello");
+    assert!(platform.wait_for_replies(1, PATIENCE).await);
+    settle(&app).await;
+    let replies = platform.replies_to(&key);
+    assert_eq!(replies.len(), 1);
+    let text = &replies[0].text;
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("2/3 translated; ") && first.ends_with(" failed: provider timed out"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 3, "{text}");
+    app.shutdown().await;
+}

@@ -127,10 +127,10 @@ async fn pump(
         };
         let chat = inbound.key.chat.clone();
         let key = inbound.key.clone();
-        let text = user_text(log_user_text, &inbound.text);
+        tracing::debug!(message = %key, text = %user_text(log_user_text, &inbound.text), "received");
         match ledger.accept(inbound) {
             Accept::Accepted => {
-                tracing::debug!(message = %key, %text, "accepted");
+                tracing::debug!(message = %key, "accepted");
                 if session.cast(SessionMsg::Accepted { chat }).is_err() {
                     return;
                 }
