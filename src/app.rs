@@ -44,9 +44,7 @@ use crate::telemetry::metrics::Metrics;
 /// Why the runtime could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error(
-        "cannot listen for metrics on {addr}: {source} (set metrics.addr / TOLMACH_METRICS_ADDR)"
-    )]
+    #[error("cannot listen for metrics on {addr} (set metrics.addr / TOLMACH_METRICS_ADDR)")]
     MetricsListen {
         addr: SocketAddr,
         source: std::io::Error,

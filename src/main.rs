@@ -59,8 +59,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Logging is set up by now, and logs go to stderr.
             tracing::error!("{e:#}");
-            eprintln!("tolmach: {e:#}");
             ExitCode::FAILURE
         }
     }
