@@ -49,6 +49,8 @@ impl CountingPlatform {
             reply_to: None,
             text: text.into(),
             truncated: None,
+            user_language: None,
+            voice: None,
             received_at: std::time::SystemTime::now(),
         };
         if let Some(tx) = self.tx.lock().expect("lock").as_ref() {

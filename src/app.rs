@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::actors::conversation::ConversationDeps;
+use crate::actors::conversation::{ConversationDeps, VoiceDeps};
 use crate::actors::coordinator::{Coordinator, CoordinatorArgs, CoordinatorMsg};
 use crate::actors::metrics_reporter::{MetricsReporter, MetricsReporterArgs};
 use crate::actors::provider::{ProviderActor, ProviderArgs};
@@ -33,8 +33,11 @@ use crate::delivery::{Ledger, Outbox, RetryPolicy};
 use crate::domain::PlatformId;
 use crate::platforms::Platform;
 use crate::platforms::console::ConsolePlatform;
+use crate::platforms::telegram::TelegramPlatform;
 use crate::providers::breaker::Breaker;
+use crate::providers::transcription::OpenAiTranscriber;
 use crate::roma::execute::ProviderRoute;
+use crate::store::Store;
 use crate::supervision::{
     ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
     SupervisorArgs, SupervisorMsg, TreeNode, TreeWatch, started,
@@ -55,6 +58,10 @@ pub enum AppError {
     Console(std::io::Error),
     #[error("no platform is enabled")]
     NoPlatform,
+    #[error("cannot open the data store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot set up Telegram: {0}")]
+    Telegram(#[from] crate::platforms::telegram::TelegramError),
     #[error("the supervision tree failed to start: {0}")]
     Start(String),
     #[error("the root supervisor gave up (restart intensity exceeded); see the log for the cause")]
@@ -81,9 +88,21 @@ pub struct App {
     tree_watch: TreeWatch,
 }
 
-/// The platforms the configuration enables (for now: the console).
-pub fn platforms_from_config(config: &Config) -> Result<Vec<Arc<dyn Platform>>, AppError> {
+/// The platforms the configuration enables: Telegram when it has a token; the console when
+/// asked for, or when nothing else is enabled.
+pub fn platforms_from_config(
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<Vec<Arc<dyn Platform>>, AppError> {
     let mut platforms: Vec<Arc<dyn Platform>> = Vec::new();
+    if let Some(telegram) = &config.platforms.telegram {
+        let store = Store::open(&config.runtime.data_dir)?;
+        platforms.push(Arc::new(TelegramPlatform::new(
+            telegram.clone(),
+            store,
+            metrics.clone(),
+        )?));
+    }
     let others = !platforms.is_empty();
     let console = match config.platforms.console.enabled {
         Toggle::On => true,
@@ -102,12 +121,21 @@ pub fn platforms_from_config(config: &Config) -> Result<Vec<Arc<dyn Platform>>, 
 }
 
 impl App {
-    /// Builds and starts the whole tree on `platforms`.
+    /// Builds and starts the whole tree on `platforms`, with metrics of its own.
     pub async fn start(config: Config, platforms: Vec<Arc<dyn Platform>>) -> Result<App, AppError> {
+        Self::start_with(config, Metrics::new(), platforms).await
+    }
+
+    /// Builds and starts the whole tree on `platforms`, recording into `metrics` (which the
+    /// platforms may share).
+    pub async fn start_with(
+        config: Config,
+        metrics: Metrics,
+        platforms: Vec<Arc<dyn Platform>>,
+    ) -> Result<App, AppError> {
         if platforms.is_empty() {
             return Err(AppError::NoPlatform);
         }
-        let metrics = Metrics::new();
         let ledger = Ledger::new(metrics.clone(), DEFAULT_DEDUP_CAPACITY);
 
         let listener = if config.metrics.enabled {
@@ -159,6 +187,19 @@ impl App {
         let demo_only = routes.iter().all(|r| r.demo);
         let routes = Arc::new(routes);
 
+        let voice = match &config.transcription {
+            Some(t) => Some(VoiceDeps {
+                transcriber: Arc::new(OpenAiTranscriber::new(t.clone()).map_err(|reason| {
+                    AppError::Provider(crate::providers::BuildError {
+                        name: "transcription".into(),
+                        reason,
+                    })
+                })?),
+                timeout: t.timeout,
+                max_duration: t.max_duration,
+            }),
+            None => None,
+        };
         let tree_watch = TreeWatch::default();
         let rate_limits = RateLimitStore::new(&config.rate_limit);
         let rate_slot: Arc<Slot<RateLimiterMsg>> = Slot::new();
@@ -177,6 +218,8 @@ impl App {
             } else {
                 vec![PlatformId::Console]
             },
+            voice,
+            platforms: platforms.iter().map(|p| (p.id(), p.clone())).collect(),
         });
 
         // Platforms: an outbox and a session each.

@@ -236,6 +236,11 @@ fn split_source(text: &str) -> (&str, Option<&'static Lang>) {
     (text, None)
 }
 
+/// Whether `text` is nothing but a list of languages (`es, fr`, `Spanish and German`).
+pub fn is_language_list(text: &str) -> bool {
+    parse_language_list(text).is_ok()
+}
+
 /// `Spanish, French and German` → [es, fr, de]; every item must be a language.
 fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
     let normalized = list

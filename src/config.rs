@@ -22,6 +22,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
+use crate::delivery::pacing::{Pacing, Rate};
 use crate::secret::Secret;
 use crate::supervision::{Backoff, Intensity};
 
@@ -29,6 +30,14 @@ use crate::supervision::{Backoff, Intensity};
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 const ENV_PREFIX: &str = "TOLMACH_";
+
+/// Environment names that do not follow the `TOLMACH_<PATH>` rule: the names platforms' own
+/// documentation uses, and a short one for the log filter.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("TOLMACH_LOG", "log.level"),
+    ("TELEGRAM_BOT_TOKEN", "platforms.telegram.token"),
+    ("TELEGRAM_API_URL", "platforms.telegram.api_url"),
+];
 
 /// Where environment variables come from: the process, or a map in tests.
 pub trait EnvSource {
@@ -89,6 +98,8 @@ pub struct Config {
     pub platforms: PlatformsConfig,
     /// Enabled providers, in the order they are tried.
     pub providers: Vec<ProviderConfig>,
+    /// Voice transcription, when configured.
+    pub transcription: Option<TranscriptionConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +174,26 @@ pub enum Toggle {
 #[derive(Debug, Clone)]
 pub struct PlatformsConfig {
     pub console: ConsoleConfig,
+    /// Set when the Telegram platform is enabled.
+    pub telegram: Option<TelegramConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub token: Secret,
+    pub api_url: url::Url,
+    pub poll_timeout: Duration,
+    pub max_file_bytes: u64,
+    pub pacing: Pacing,
+}
+
+#[derive(Debug, Clone)]
+pub struct TranscriptionConfig {
+    pub base_url: url::Url,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    pub timeout: Duration,
+    pub max_duration: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -256,15 +287,20 @@ impl EnvOverrides {
             });
         }
         known.insert("log.level".into(), None);
+        for (_, path) in ENV_ALIASES {
+            known.entry((*path).to_string()).or_insert(None);
+        }
         let mut values = Vec::new();
         let mut vars = env.vars();
         vars.sort();
         for (name, raw) in vars {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
+            let rest = match name.strip_prefix(ENV_PREFIX) {
+                Some(rest) => rest,
+                None if ENV_ALIASES.iter().any(|(n, _)| *n == name) => "",
+                None => continue,
             };
-            let path = if rest == "LOG" {
-                Some("log.level".to_string())
+            let path = if let Some((_, path)) = ENV_ALIASES.iter().find(|(n, _)| *n == name) {
+                Some((*path).to_string())
             } else if let Some(provider) = rest.strip_prefix("PROVIDERS_") {
                 provider_path(provider)
             } else {
@@ -359,6 +395,7 @@ struct Raw {
     coordinator: RawCoordinator,
     breaker: RawBreaker,
     platforms: RawPlatforms,
+    transcription: RawTranscription,
     #[serde(default)]
     providers: BTreeMap<String, RawProvider>,
 }
@@ -442,6 +479,42 @@ struct RawBreaker {
 #[serde(deny_unknown_fields)]
 struct RawPlatforms {
     console: RawConsole,
+    telegram: RawTelegram,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelegram {
+    enabled: Toggle,
+    token: String,
+    token_file: PathBuf,
+    api_url: String,
+    #[serde(with = "humantime_serde")]
+    poll_timeout: Duration,
+    max_file_bytes: u64,
+    chat_burst: u32,
+    #[serde(with = "humantime_serde")]
+    chat_interval: Duration,
+    group_burst: u32,
+    #[serde(with = "humantime_serde")]
+    group_interval: Duration,
+    global_burst: u32,
+    #[serde(with = "humantime_serde")]
+    global_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTranscription {
+    kind: String,
+    base_url: String,
+    model: String,
+    api_key_env: String,
+    api_key_file: PathBuf,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    max_duration: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -540,6 +613,9 @@ impl Raw {
             p.0.push("no provider is enabled: enable at least one under [providers]".into());
         }
 
+        let telegram = validate_telegram(&self.platforms.telegram, &mut p);
+        let transcription = validate_transcription(&self.transcription, env, &mut p);
+
         let config = Config {
             runtime: RuntimeConfig {
                 data_dir: self.runtime.data_dir,
@@ -606,8 +682,10 @@ impl Raw {
                     max_line_bytes: self.platforms.console.max_line_bytes,
                     rate_limited: self.platforms.console.rate_limited,
                 },
+                telegram,
             },
             providers,
+            transcription,
         };
         if p.0.is_empty() {
             Ok(config)
@@ -691,10 +769,114 @@ fn validate_provider(
     })
 }
 
+fn validate_telegram(raw: &RawTelegram, p: &mut Problems) -> Option<TelegramConfig> {
+    let from_file = (!raw.token_file.as_os_str().is_empty()).then(|| {
+        std::fs::read_to_string(&raw.token_file).map_err(|e| {
+            format!(
+                "platforms.telegram.token_file {}: {e}",
+                raw.token_file.display()
+            )
+        })
+    });
+    let token = match from_file {
+        Some(Ok(t)) => t.trim().to_string(),
+        Some(Err(e)) => {
+            p.0.push(e);
+            return None;
+        }
+        None => raw.token.trim().to_string(),
+    };
+    let wanted = match raw.enabled {
+        Toggle::Off => false,
+        Toggle::On => true,
+        Toggle::Auto => !token.is_empty(),
+    };
+    if !wanted {
+        return None;
+    }
+    if token.is_empty() {
+        p.0.push(
+            "platforms.telegram is on but has no token: set TELEGRAM_BOT_TOKEN (from @BotFather)"
+                .into(),
+        );
+        return None;
+    }
+    if token.chars().any(|c| c.is_whitespace() || c == '/') {
+        p.0.push("platforms.telegram.token does not look like a bot token".into());
+        return None;
+    }
+    let api_url = match url::Url::parse(&raw.api_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        _ => {
+            p.0.push(format!(
+                "platforms.telegram.api_url: {:?} is not an http(s) URL",
+                raw.api_url
+            ));
+            return None;
+        }
+    };
+    if raw.poll_timeout > Duration::from_secs(50) {
+        p.0.push("platforms.telegram.poll_timeout must be at most 50s".into());
+    }
+    Some(TelegramConfig {
+        token: Secret::new(token),
+        api_url,
+        poll_timeout: raw.poll_timeout,
+        max_file_bytes: raw.max_file_bytes,
+        pacing: Pacing {
+            per_chat: Some(Rate::new(raw.chat_interval, raw.chat_burst)),
+            per_group: Some(Rate::new(raw.group_interval, raw.group_burst)),
+            global: Some(Rate::new(raw.global_interval, raw.global_burst)),
+        },
+    })
+}
+
+fn validate_transcription(
+    raw: &RawTranscription,
+    env: &dyn EnvSource,
+    p: &mut Problems,
+) -> Option<TranscriptionConfig> {
+    match raw.kind.as_str() {
+        "none" => None,
+        "openai" => {
+            let base_url = match url::Url::parse(&raw.base_url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                _ => {
+                    p.0.push(format!(
+                        "transcription.base_url: {:?} is not an http(s) URL",
+                        raw.base_url
+                    ));
+                    None
+                }
+            };
+            if raw.model.trim().is_empty() {
+                p.0.push("transcription.model is required (e.g. whisper-large-v3)".into());
+            }
+            let file =
+                (!raw.api_key_file.as_os_str().is_empty()).then_some(raw.api_key_file.as_path());
+            let var = (!raw.api_key_env.is_empty()).then_some(raw.api_key_env.as_str());
+            let api_key = read_key("transcription", var, file, env, p);
+            Some(TranscriptionConfig {
+                base_url: base_url?,
+                model: raw.model.trim().to_string(),
+                api_key,
+                timeout: p.non_zero_duration("transcription.timeout", raw.timeout),
+                max_duration: raw.max_duration,
+            })
+        }
+        other => {
+            p.0.push(format!(
+                "transcription.kind: unknown kind {other:?} (known: \"none\", \"openai\")"
+            ));
+            None
+        }
+    }
+}
+
 /// An API key from the environment variable named by `api_key_env`, or from a secrets file.
 /// Errors name the variable or the file, never the value.
 fn read_key(
-    provider: &str,
+    section: &str,
     var: Option<&str>,
     file: Option<&Path>,
     env: &dyn EnvSource,
@@ -705,7 +887,7 @@ fn read_key(
             Some(v) if !v.is_empty() => Some(Secret::new(v)),
             _ => {
                 p.0.push(format!(
-                    "providers.{provider}.api_key_env names {var}, which is not set"
+                    "{section}.api_key_env names {var}, which is not set"
                 ));
                 None
             }
@@ -716,16 +898,13 @@ fn read_key(
             Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
             Ok(_) => {
                 p.0.push(format!(
-                    "providers.{provider}.api_key_file {} is empty",
+                    "{section}.api_key_file {} is empty",
                     path.display()
                 ));
                 None
             }
             Err(e) => {
-                p.0.push(format!(
-                    "providers.{provider}.api_key_file {}: {e}",
-                    path.display()
-                ));
+                p.0.push(format!("{section}.api_key_file {}: {e}", path.display()));
                 None
             }
         };
@@ -817,6 +996,40 @@ mod tests {
         std::fs::write(&path, "[metrics]\nadr = \"127.0.0.1:1\"\n").expect("write");
         let err = Config::load(Some(&path), &HashMap::new()).expect_err("typo must fail");
         assert!(err.to_string().contains("adr"), "{err}");
+    }
+
+    #[test]
+    fn telegram_is_enabled_by_its_token_and_never_prints_it() {
+        assert!(
+            Config::defaults()
+                .expect("valid")
+                .platforms
+                .telegram
+                .is_none()
+        );
+        let e = env(&[
+            ("TELEGRAM_BOT_TOKEN", "123456:ABC-secret"),
+            ("TELEGRAM_API_URL", "http://127.0.0.1:8081"),
+        ]);
+        let c = Config::load(None, &e).expect("valid");
+        let t = c.platforms.telegram.as_ref().expect("enabled");
+        assert_eq!(t.token.expose(), "123456:ABC-secret");
+        assert_eq!(t.api_url.as_str(), "http://127.0.0.1:8081/");
+        assert!(!format!("{c:?}").contains("ABC-secret"));
+        let off = env(&[
+            ("TELEGRAM_BOT_TOKEN", "123456:ABC"),
+            ("TOLMACH_PLATFORMS_TELEGRAM_ENABLED", "off"),
+        ]);
+        assert!(
+            Config::load(None, &off)
+                .expect("valid")
+                .platforms
+                .telegram
+                .is_none()
+        );
+        let missing = env(&[("TOLMACH_PLATFORMS_TELEGRAM_ENABLED", "on")]);
+        let err = Config::load(None, &missing).expect_err("no token");
+        assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
     }
 
     #[test]

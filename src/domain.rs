@@ -113,13 +113,28 @@ pub struct Inbound {
     /// The platform cut the text because it exceeded the adapter's hard cap; the original was
     /// at least this many characters long.
     pub truncated: Option<usize>,
+    /// The user's interface language as the platform reports it (IETF tag, e.g. `es`, `pt-br`).
+    pub user_language: Option<Arc<str>>,
+    /// A voice message to transcribe; `text` then holds its caption (possibly empty).
+    pub voice: Option<Voice>,
     pub received_at: SystemTime,
+}
+
+/// A voice message, fetched from the platform on demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voice {
+    /// The platform's handle for the audio file.
+    pub file_id: Arc<str>,
+    pub duration_secs: u32,
+    pub mime_type: Option<Arc<str>>,
 }
 
 /// One reply, addressed to the chat and message it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {
     pub chat: ChatKey,
+    /// For pacing: groups have stricter limits.
+    pub chat_kind: ChatKind,
     /// The inbound message this answers (its ledger key).
     pub in_reply_to: MessageKey,
     /// The platform's message id to reference in the reply, when it has one.

@@ -34,6 +34,7 @@ pub mod providers;
 pub mod replies;
 pub mod roma;
 pub mod secret;
+pub mod store;
 pub mod supervision;
 pub mod task;
 pub mod telemetry;

@@ -70,7 +70,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Before anything starts serving: a SIGTERM that arrives during start-up must still mean
     // "shut down gracefully", not the default "die now".
     let shutdown = shutdown_signal()?;
-    let platforms = app::platforms_from_config(&config)?;
+    let metrics = tolmach::telemetry::metrics::Metrics::new();
+    let platforms = app::platforms_from_config(&config, &metrics)?;
     let console = platforms
         .iter()
         .any(|p| p.id() == tolmach::domain::PlatformId::Console);
@@ -78,7 +79,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .providers
         .iter()
         .all(|p| matches!(p.kind, tolmach::config::ProviderKind::Demo));
-    let app = App::start(config, platforms)
+    let app = App::start_with(config, metrics, platforms)
         .await
         .context("cannot start")?;
     if console && ConsolePlatform::interactive() {

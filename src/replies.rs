@@ -8,31 +8,189 @@ use std::time::Duration;
 use crate::command::{Limits, ParseError};
 use crate::lang::{LANGUAGES, Lang};
 
-/// `/help`.
-pub fn help(limits: Limits, demo_only: bool) -> String {
-    let mut s = String::from(
-        "I translate text into one or more languages at once.\n\
-         \n\
+/// The words of `/help` in one interface language; the examples stay as typed commands.
+struct HelpWords {
+    intro: &'static str,
+    languages: &'static str,
+    help: &'static str,
+    /// With `{chars}` and `{targets}`.
+    limits: &'static str,
+    voice: &'static str,
+    demo: &'static str,
+}
+
+const HELP_EN: HelpWords = HelpWords {
+    intro: "I translate text into one or more languages at once.",
+    languages: "the languages I know",
+    help: "this message",
+    limits: "Up to {chars} characters and {targets} languages per request.",
+    voice: "Send a voice message with the caption /tr es,fr to translate what you say.",
+    demo: "Running on the offline demo provider: it only knows a small phrasebook of common \
+           phrases (hello, good morning, thank you, goodbye...). Configure a real provider to \
+           translate anything (see the README).",
+};
+
+/// Interface languages `/help` and `/start` speak, by ISO 639-1 code.
+const HELP: &[(&str, HelpWords)] = &[
+    ("en", HELP_EN),
+    (
+        "es",
+        HelpWords {
+            intro: "Traduzco textos a uno o varios idiomas a la vez.",
+            languages: "los idiomas que conozco",
+            help: "este mensaje",
+            limits: "Hasta {chars} caracteres y {targets} idiomas por solicitud.",
+            voice: "Envía un mensaje de voz con la leyenda /tr es,fr para traducir lo que dices.",
+            demo: "Funciono con el proveedor de demostración sin conexión: solo conozco un \
+                   pequeño repertorio de frases comunes (hello, good morning, thank you...). \
+                   Configura un proveedor real para traducir cualquier texto (ver el README).",
+        },
+    ),
+    (
+        "fr",
+        HelpWords {
+            intro: "Je traduis un texte dans une ou plusieurs langues à la fois.",
+            languages: "les langues que je connais",
+            help: "ce message",
+            limits: "Jusqu'à {chars} caractères et {targets} langues par demande.",
+            voice: "Envoyez un message vocal avec la légende /tr es,fr pour traduire ce que vous dites.",
+            demo: "J'utilise le fournisseur de démonstration hors ligne : il ne connaît qu'un \
+                   petit recueil de phrases courantes (hello, good morning, thank you...). \
+                   Configurez un vrai fournisseur pour traduire n'importe quel texte (voir le README).",
+        },
+    ),
+    (
+        "de",
+        HelpWords {
+            intro: "Ich übersetze Texte in eine oder mehrere Sprachen gleichzeitig.",
+            languages: "die Sprachen, die ich kenne",
+            help: "diese Nachricht",
+            limits: "Bis zu {chars} Zeichen und {targets} Sprachen pro Anfrage.",
+            voice: "Schick eine Sprachnachricht mit der Bildunterschrift /tr es,fr, um zu übersetzen, was du sagst.",
+            demo: "Ich laufe mit dem Offline-Demo-Anbieter: Er kennt nur eine kleine Sammlung \
+                   gängiger Sätze (hello, good morning, thank you...). Richte einen echten \
+                   Anbieter ein, um beliebige Texte zu übersetzen (siehe README).",
+        },
+    ),
+    (
+        "it",
+        HelpWords {
+            intro: "Traduco testi in una o più lingue contemporaneamente.",
+            languages: "le lingue che conosco",
+            help: "questo messaggio",
+            limits: "Fino a {chars} caratteri e {targets} lingue per richiesta.",
+            voice: "Invia un messaggio vocale con la didascalia /tr es,fr per tradurre quello che dici.",
+            demo: "Sto usando il fornitore dimostrativo offline: conosco solo un piccolo frasario \
+                   di espressioni comuni (hello, good morning, thank you...). Configura un \
+                   fornitore reale per tradurre qualsiasi testo (vedi il README).",
+        },
+    ),
+    (
+        "pt",
+        HelpWords {
+            intro: "Traduzo textos para um ou vários idiomas de uma só vez.",
+            languages: "os idiomas que conheço",
+            help: "esta mensagem",
+            limits: "Até {chars} caracteres e {targets} idiomas por pedido.",
+            voice: "Envie uma mensagem de voz com a legenda /tr es,fr para traduzir o que você disser.",
+            demo: "Estou usando o provedor de demonstração offline: só conheço um pequeno guia \
+                   de frases comuns (hello, good morning, thank you...). Configure um provedor \
+                   real para traduzir qualquer texto (veja o README).",
+        },
+    ),
+    (
+        "ru",
+        HelpWords {
+            intro: "Я перевожу текст сразу на один или несколько языков.",
+            languages: "языки, которые я знаю",
+            help: "это сообщение",
+            limits: "До {chars} символов и {targets} языков за один запрос.",
+            voice: "Отправьте голосовое сообщение с подписью /tr es,fr, чтобы перевести сказанное.",
+            demo: "Сейчас работает офлайн-демо: я знаю лишь небольшой разговорник \
+                   распространённых фраз (hello, good morning, thank you...). Чтобы переводить \
+                   любой текст, подключите настоящий сервис перевода (см. README).",
+        },
+    ),
+    (
+        "uk",
+        HelpWords {
+            intro: "Я перекладаю текст одразу однією або кількома мовами.",
+            languages: "мови, які я знаю",
+            help: "це повідомлення",
+            limits: "До {chars} символів і {targets} мов за один запит.",
+            voice: "Надішліть голосове повідомлення з підписом /tr es,fr, щоб перекласти сказане.",
+            demo: "Зараз працює офлайн-демо: я знаю лише невеликий розмовник поширених фраз \
+                   (hello, good morning, thank you...). Щоб перекладати будь-який текст, \
+                   підключіть справжній сервіс перекладу (див. README).",
+        },
+    ),
+];
+
+/// `/help` and `/start`, in the user's interface language when the bot speaks it (`ui_language`
+/// is an IETF tag such as `pt-br`), in English otherwise.
+pub fn help(limits: Limits, demo_only: bool, voice: bool, ui_language: Option<&str>) -> String {
+    let base = ui_language
+        .and_then(|l| l.split(['-', '_']).next())
+        .map(str::to_ascii_lowercase);
+    let words = base
+        .as_deref()
+        .and_then(|b| HELP.iter().find(|(code, _)| *code == b))
+        .map_or(&HELP_EN, |(_, w)| w);
+    let mut s = format!(
+        "{}\n\n\
          translate good morning to Spanish, French and German\n\
          /tr es,fr,de good morning\n\
          good morning -> ja\n\
          translate ciao from Italian to English\n\
-         /languages  the languages I know\n\
-         /help  this message\n",
+         /languages  {}\n\
+         /help  {}\n\n{}",
+        words.intro,
+        words.languages,
+        words.help,
+        words
+            .limits
+            .replace("{chars}", &limits.max_text_chars.to_string())
+            .replace("{targets}", &limits.max_targets.to_string()),
     );
-    let _ = write!(
-        s,
-        "\nUp to {} characters and {} languages per request.",
-        limits.max_text_chars, limits.max_targets
-    );
+    if voice {
+        s.push('\n');
+        s.push_str(words.voice);
+    }
     if demo_only {
-        s.push_str(
-            "\n\nRunning on the offline demo provider: it only knows a small phrasebook of common \
-             phrases (hello, good morning, thank you, goodbye...). Configure a real provider to \
-             translate anything (see the README).",
-        );
+        s.push_str("\n\n");
+        s.push_str(words.demo);
     }
     s
+}
+
+/// Voice messages arrive but no transcription provider is configured.
+pub fn voice_disabled() -> String {
+    "Voice messages are not enabled on this bot (no transcription provider is configured). \
+     Please send text."
+        .into()
+}
+
+pub fn voice_too_long(secs: u32, max: Duration) -> String {
+    format!(
+        "That voice message is {secs} seconds long; I transcribe up to {} seconds.",
+        max.as_secs()
+    )
+}
+
+pub fn voice_fetch_failed() -> String {
+    "I couldn't download that voice message. Please try again.".into()
+}
+
+pub fn voice_not_transcribed(reason: &str) -> String {
+    format!("I couldn't transcribe that voice message: {reason}.")
+}
+
+/// A voice message without instructions: say what was heard and how to translate it.
+pub fn transcript_only(text: &str) -> String {
+    format!(
+        "You said: \u{201c}{text}\u{201d}\nTo translate a voice message, give it a caption like \
+         /tr es,fr."
+    )
 }
 
 /// `/languages`.
@@ -143,6 +301,27 @@ mod tests {
         )]));
         assert!(text.contains("\"Spansh\""), "{text}");
         assert!(text.contains("Did you mean Spanish"), "{text}");
+    }
+
+    #[test]
+    fn help_speaks_the_users_language_when_it_can() {
+        let limits = Limits {
+            max_text_chars: 100,
+            max_targets: 3,
+        };
+        assert!(help(limits, false, false, Some("es")).starts_with("Traduzco"));
+        assert!(help(limits, false, false, Some("pt-br")).starts_with("Traduzo"));
+        assert!(help(limits, false, false, Some("ja")).starts_with("I translate"));
+        assert!(help(limits, false, false, None).contains("Up to 100 characters and 3 languages"));
+        assert!(help(limits, true, true, Some("de")).contains("Offline-Demo"));
+        for (code, _) in HELP {
+            let text = help(limits, true, true, Some(code));
+            assert!(
+                text.contains("100") && text.contains("/tr es,fr,de good morning"),
+                "{code}"
+            );
+            assert!(!text.contains('{'), "{code}: unfilled placeholder");
+        }
     }
 
     #[test]

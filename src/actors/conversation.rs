@@ -11,6 +11,7 @@
 //! instead of being tried again. After `idle_timeout` without work the actor stops itself; the
 //! session starts a new one when the chat speaks again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use crate::actors::rate_limiter::{Decision, RateLimiterMsg};
 use crate::command::{self, Command, Limits};
 use crate::config::ConversationConfig;
 use crate::delivery::{Ledger, Resolution, Work};
-use crate::domain::{ChatKey, PlatformId};
+use crate::domain::{ChatKey, Inbound, PlatformId, Voice};
+use crate::platforms::Platform;
+use crate::providers::transcription::Transcriber;
 use crate::replies;
 use crate::roma::TranslateRequest;
 use crate::roma::aggregate::aggregate;
@@ -44,6 +47,18 @@ pub struct ConversationDeps {
     pub demo_only: bool,
     /// Platforms whose users are not rate limited (the console by default).
     pub rate_limit_exempt: Vec<PlatformId>,
+    /// Speech to text, when configured.
+    pub voice: Option<VoiceDeps>,
+    /// The platforms, to fetch voice messages' audio.
+    pub platforms: HashMap<PlatformId, Arc<dyn Platform>>,
+}
+
+/// What voice messages need.
+pub struct VoiceDeps {
+    pub transcriber: Arc<dyn Transcriber>,
+    /// Budget for fetching and transcribing, on top of `request_timeout`.
+    pub timeout: Duration,
+    pub max_duration: Duration,
 }
 
 pub enum ConversationMsg {
@@ -143,6 +158,65 @@ impl Actor for Conversation {
     }
 }
 
+/// Turns a voice message into the text of a request: its transcription, combined with the
+/// caption's instructions (`/tr es,fr`, `-> es`, or a bare language list). Without instructions
+/// the answer is the transcription itself.
+async fn voice_request(
+    deps: &ConversationDeps,
+    inbound: &Inbound,
+    voice: &Voice,
+    deadline: Instant,
+) -> Result<String, Resolution> {
+    let reply = |text: String, outcome| Resolution::Reply { text, outcome };
+    let Some(v) = &deps.voice else {
+        return Err(reply(replies::voice_disabled(), ReplyOutcome::Rejected));
+    };
+    if u64::from(voice.duration_secs) > v.max_duration.as_secs() {
+        return Err(reply(
+            replies::voice_too_long(voice.duration_secs, v.max_duration),
+            ReplyOutcome::Rejected,
+        ));
+    }
+    let Some(platform) = deps.platforms.get(&inbound.key.chat.platform) else {
+        return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
+    };
+    let audio = match tokio::time::timeout_at(deadline, platform.fetch_voice(voice)).await {
+        Ok(Ok(audio)) => audio,
+        Ok(Err(e)) => {
+            tracing::warn!(message = %inbound.key, error = %e, "cannot fetch a voice message");
+            return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
+        }
+        Err(_) => return Err(reply(replies::timed_out(), ReplyOutcome::Error)),
+    };
+    let transcript = match v
+        .transcriber
+        .transcribe(audio, voice.mime_type.as_deref(), deadline)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(message = %inbound.key, error = %e, "transcription failed");
+            return Err(reply(
+                replies::voice_not_transcribed(&e.user_reason()),
+                ReplyOutcome::Failed,
+            ));
+        }
+    };
+    let caption = inbound.text.trim();
+    if caption.starts_with('/') {
+        Ok(format!("{caption} {transcript}"))
+    } else if caption.starts_with("->") {
+        Ok(format!("{transcript} {caption}"))
+    } else if !caption.is_empty() && crate::command::is_language_list(caption) {
+        Ok(format!("{transcript} -> {caption}"))
+    } else {
+        Err(reply(
+            replies::transcript_only(&transcript),
+            ReplyOutcome::Info,
+        ))
+    }
+}
+
 /// When the coordinator must be done for its answer to arrive before `deadline`: 10% of the
 /// remaining time earlier, at most one second, at least 20 ms.
 fn aggregation_deadline(deadline: Instant) -> Instant {
@@ -157,7 +231,11 @@ fn aggregation_deadline(deadline: Instant) -> Instant {
 /// Works out the reply to one message.
 async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     let inbound = &work.inbound;
-    let deadline = work.accepted_at + deps.config.request_timeout;
+    let voice_budget = match (&inbound.voice, &deps.voice) {
+        (Some(_), Some(v)) => v.timeout,
+        _ => Duration::ZERO,
+    };
+    let deadline = work.accepted_at + deps.config.request_timeout + voice_budget;
     tracing::debug!(
         message = %inbound.key,
         attempt = work.attempt,
@@ -207,8 +285,23 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         max_targets: deps.config.max_targets,
     };
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
-    match command::parse(&inbound.text, inbound.truncated, limits) {
-        Ok(Command::Help) => reply(replies::help(limits, deps.demo_only), ReplyOutcome::Info),
+    let text = match &inbound.voice {
+        None => inbound.text.clone(),
+        Some(voice) => match voice_request(deps, inbound, voice, deadline).await {
+            Ok(text) => text,
+            Err(resolution) => return resolution,
+        },
+    };
+    match command::parse(&text, inbound.truncated, limits) {
+        Ok(Command::Help) => reply(
+            replies::help(
+                limits,
+                deps.demo_only,
+                deps.voice.is_some(),
+                inbound.user_language.as_deref(),
+            ),
+            ReplyOutcome::Info,
+        ),
         Ok(Command::Languages) => reply(replies::languages(), ReplyOutcome::Info),
         Ok(Command::Empty) => reply(replies::empty(), ReplyOutcome::Rejected),
         Ok(Command::NotACommand) => reply(replies::not_a_command(), ReplyOutcome::Rejected),

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::domain::{ChatKey, Inbound, MessageKey, Outbound, PlatformId};
+use crate::platforms::Platform;
 use crate::telemetry::metrics::{Metrics, ReplyOutcome};
 
 /// How many handled message keys are remembered to recognise redeliveries.
@@ -83,6 +84,8 @@ struct Inner {
     done_order: VecDeque<MessageKey>,
     dedup_capacity: usize,
     outboxes: HashMap<PlatformId, mpsc::UnboundedSender<Delivery>>,
+    /// Told when one of their messages is finished ([`Platform::ack`]).
+    platforms: HashMap<PlatformId, Arc<dyn Platform>>,
     in_flight: HashMap<PlatformId, usize>,
 }
 
@@ -104,6 +107,7 @@ impl Ledger {
                 done_order: VecDeque::new(),
                 dedup_capacity: dedup_capacity.max(1),
                 outboxes: HashMap::new(),
+                platforms: HashMap::new(),
                 in_flight: HashMap::new(),
             }),
             changes: watch::Sender::new(0),
@@ -117,11 +121,25 @@ impl Ledger {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers the outbox of `platform`; replies resolved from now on are queued to it.
-    pub fn register_outbox(&self, platform: PlatformId) -> mpsc::UnboundedReceiver<Delivery> {
+    /// Registers the outbox of `platform`; replies resolved from now on are queued to it, and
+    /// the platform is told when each of its messages is finished.
+    pub fn register_outbox(
+        &self,
+        platform: Arc<dyn Platform>,
+    ) -> mpsc::UnboundedReceiver<Delivery> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().outboxes.insert(platform, tx);
+        let mut inner = self.lock();
+        inner.outboxes.insert(platform.id(), tx);
+        inner.platforms.insert(platform.id(), platform);
         rx
+    }
+
+    /// Tells the platform that `key` is finished. Called without the lock held.
+    fn ack(&self, key: &MessageKey) {
+        let platform = self.lock().platforms.get(&key.chat.platform).cloned();
+        if let Some(p) = platform {
+            p.ack(key);
+        }
     }
 
     /// Closes every outbox channel: outboxes finish what is queued, then end.
@@ -197,7 +215,7 @@ impl Ledger {
     /// for the same message returns `false` and does nothing.
     pub fn resolve(&self, key: &MessageKey, resolution: Resolution) -> bool {
         let platform = key.chat.platform;
-        let (took, outcome) = {
+        let (took, outcome, finished) = {
             let mut inner = self.lock();
             let Some(entry) = inner.entries.get_mut(key) else {
                 return false;
@@ -218,12 +236,13 @@ impl Ledger {
             match resolution {
                 Resolution::Ignore => {
                     inner.finish(key);
-                    (took, ReplyOutcome::Ignored)
+                    (took, ReplyOutcome::Ignored, true)
                 }
                 Resolution::Reply { text, outcome } => {
                     let delivery = Delivery {
                         outbound: Outbound {
                             chat: key.chat.clone(),
+                            chat_kind: inbound.chat_kind,
                             in_reply_to: key.clone(),
                             reply_to: inbound.reply_to.clone(),
                             text,
@@ -241,10 +260,13 @@ impl Ledger {
                         tracing::error!(message = %key, "no outbox for this platform; reply dropped");
                         inner.finish(key);
                     }
-                    (took, outcome)
+                    (took, outcome, !queued)
                 }
             }
         };
+        if finished {
+            self.ack(key);
+        }
         self.metrics.reply(platform, outcome, took);
         self.changed();
         true
@@ -264,6 +286,7 @@ impl Ledger {
             delivering
         };
         if finished {
+            self.ack(key);
             self.changed();
         }
     }
@@ -334,6 +357,8 @@ mod tests {
             reply_to: Some(id.into()),
             text: "hi".into(),
             truncated: None,
+            user_language: None,
+            voice: None,
             received_at: SystemTime::now(),
         }
     }
@@ -348,7 +373,8 @@ mod tests {
     #[tokio::test]
     async fn resolves_once_and_queues_the_reply_once() {
         let ledger = Ledger::new(Metrics::new(), 10);
-        let mut outbox = ledger.register_outbox(PlatformId::Memory);
+        let mut outbox =
+            ledger.register_outbox(Arc::new(crate::platforms::memory::MemoryPlatform::new()));
         let m = inbound("c", "1");
         let key = m.key.clone();
         assert_eq!(ledger.accept(m.clone()), Accept::Accepted);
@@ -371,7 +397,8 @@ mod tests {
     #[test]
     fn keeps_chat_order_and_separates_chats() {
         let ledger = Ledger::new(Metrics::new(), 10);
-        let _outbox = ledger.register_outbox(PlatformId::Memory);
+        let _outbox =
+            ledger.register_outbox(Arc::new(crate::platforms::memory::MemoryPlatform::new()));
         for id in ["1", "2", "3"] {
             ledger.accept(inbound("a", id));
         }
@@ -400,7 +427,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn wait_idle_wakes_on_delivery() {
         let ledger = Ledger::new(Metrics::new(), 10);
-        let _outbox = ledger.register_outbox(PlatformId::Memory);
+        let _outbox =
+            ledger.register_outbox(Arc::new(crate::platforms::memory::MemoryPlatform::new()));
         let m = inbound("a", "1");
         let key = m.key.clone();
         ledger.accept(m);

@@ -2,6 +2,7 @@
 
 pub mod ledger;
 pub mod outbox;
+pub mod pacing;
 pub mod split;
 
 pub use ledger::{Accept, Delivery, Ledger, Resolution, Work};

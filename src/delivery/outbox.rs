@@ -1,56 +1,66 @@
 //! The outbox: the one place where replies leave the process.
 //!
-//! One outbox per platform takes resolved replies from the ledger's channel in order, splits
-//! replies longer than the platform allows, sends them through [`Platform::send`] with retries
-//! (transient errors back off 1 s, 2 s, 4 s...; a platform's `retry after` is honoured, never
-//! shortened; permanent errors are given up on and counted), then tells the ledger the message is
-//! done.
+//! One outbox per platform takes resolved replies from the ledger's channel and keeps a queue
+//! per chat: one send in flight per chat (so a chat's replies keep their order), any number of
+//! chats at once (so one slow or rate-limited chat holds up nobody else). Before each send it
+//! waits for the platform's [`Pacing`](super::pacing::Pacing) (per chat, per group, overall);
+//! replies longer than the platform allows are split. Errors: the platform's `retry after` is
+//! waited out exactly and the send repeated, never dropped, never sooner; transient errors back
+//! off 1 s, 2 s, 4 s... up to `max_attempts`; permanent errors (bot blocked, chat gone) are given
+//! up on at once. Either way the ledger is then told the message is done, which acknowledges it
+//! to the platform.
 //!
-//! The outbox is a task owned by the application, not an actor: supervision never kills it, so a
-//! send is never cut off halfway, which is what would make a reply ambiguous (sent or not?) and
-//! force a choice between losing and doubling it. See `docs/adr/0003-delivery-guarantee.md`.
+//! The outbox is a task owned by the application, not an actor: supervision never kills it, so
+//! a send is never cut off halfway by a restart, which is what would make a reply ambiguous
+//! (sent or not?). See `docs/adr/0003-delivery-guarantee.md` and `0008-outbound-pacing.md`.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::ledger::{Delivery, Ledger};
+use super::pacing::Pacer;
 use super::split::split_reply;
-use crate::domain::Outbound;
+use crate::domain::{ChatKey, ChatKind, MessageKey, Outbound};
 use crate::platforms::{Platform, SendError};
 use crate::telemetry::metrics::Metrics;
 
 /// How hard the outbox tries before giving up on a reply.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// Attempts per part, including the first.
+    /// Attempts per part after transient errors, including the first. `retry after` answers
+    /// do not count: they are always waited out and retried.
     pub max_attempts: u32,
     /// First backoff after a transient error; doubles each time.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
-    /// Longest `retry after` the outbox will wait for before giving up.
-    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 4,
+            max_attempts: 6,
             initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(8),
-            max_retry_after: Duration::from_secs(300),
+            max_backoff: Duration::from_secs(30),
         }
     }
 }
 
 /// See the module docs.
 pub struct Outbox {
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+}
+
+struct Shared {
     platform: Arc<dyn Platform>,
     ledger: Arc<Ledger>,
-    rx: mpsc::UnboundedReceiver<Delivery>,
     metrics: Metrics,
     policy: RetryPolicy,
+    pacer: Pacer,
 }
 
 impl Outbox {
@@ -61,26 +71,87 @@ impl Outbox {
         metrics: Metrics,
         policy: RetryPolicy,
     ) -> Self {
-        let rx = ledger.register_outbox(platform.id());
+        let rx = ledger.register_outbox(platform.clone());
+        let pacer = Pacer::new(platform.pacing());
         Self {
-            platform,
-            ledger,
+            shared: Arc::new(Shared {
+                platform,
+                ledger,
+                metrics,
+                policy,
+                pacer,
+            }),
             rx,
-            metrics,
-            policy,
         }
     }
 
-    /// Delivers until the ledger closes the outbox channels and the queue is empty.
+    /// Delivers until the ledger closes the outbox channels and every queue is empty.
     pub async fn run(mut self) {
-        while let Some(delivery) = self.rx.recv().await {
-            let key = delivery.outbound.in_reply_to.clone();
-            let sent = self.deliver(delivery.outbound).await;
-            self.metrics.delivery(self.platform.id(), sent);
-            self.ledger.delivered(&key);
+        let mut queues: HashMap<ChatKey, VecDeque<Delivery>> = HashMap::new();
+        let mut sending: JoinSet<(ChatKey, MessageKey, bool)> = JoinSet::new();
+        let mut sweep = tokio::time::interval(Duration::from_secs(60));
+        let mut open = true;
+        loop {
+            tokio::select! {
+                delivery = self.rx.recv(), if open => match delivery {
+                    Some(d) => {
+                        let chat = d.outbound.chat.clone();
+                        let queue = queues.entry(chat.clone()).or_default();
+                        queue.push_back(d);
+                        if queue.len() == 1 {
+                            self.start_send(&mut sending, &queues, &chat);
+                        }
+                    }
+                    None => open = false,
+                },
+                Some(done) = sending.join_next() => {
+                    let Ok((chat, key, sent)) = done else {
+                        // A send task panicked: a bug; its message stays in flight.
+                        tracing::error!("an outbox send task failed");
+                        continue;
+                    };
+                    self.shared.metrics.delivery(self.shared.platform.id(), sent);
+                    self.shared.ledger.delivered(&key);
+                    if let Some(queue) = queues.get_mut(&chat) {
+                        queue.pop_front();
+                        if queue.is_empty() {
+                            queues.remove(&chat);
+                        } else {
+                            self.start_send(&mut sending, &queues, &chat);
+                        }
+                    }
+                },
+                _ = sweep.tick() => self.shared.pacer.sweep(),
+                else => break,
+            }
+            if !open && sending.is_empty() && queues.is_empty() {
+                break;
+            }
         }
     }
 
+    /// Starts sending the head of `chat`'s queue.
+    fn start_send(
+        &self,
+        sending: &mut JoinSet<(ChatKey, MessageKey, bool)>,
+        queues: &HashMap<ChatKey, VecDeque<Delivery>>,
+        chat: &ChatKey,
+    ) {
+        let Some(head) = queues.get(chat).and_then(|q| q.front()) else {
+            return;
+        };
+        let outbound = head.outbound.clone();
+        let shared = self.shared.clone();
+        let chat = chat.clone();
+        sending.spawn(async move {
+            let key = outbound.in_reply_to.clone();
+            let sent = shared.deliver(outbound).await;
+            (chat, key, sent)
+        });
+    }
+}
+
+impl Shared {
     async fn deliver(&self, outbound: Outbound) -> bool {
         let parts = split_reply(&outbound.text, self.platform.max_reply_chars());
         for (i, text) in parts.into_iter().enumerate() {
@@ -109,28 +180,33 @@ impl Outbox {
 
     async fn send_with_retry(&self, part: &Outbound) -> Result<(), SendError> {
         let mut backoff = self.policy.initial_backoff;
-        let mut attempt = 1;
+        let mut attempts = 0;
         loop {
+            self.pacer
+                .ready(&part.chat, part.chat_kind == ChatKind::Group)
+                .await;
             let err = match self.platform.send(part).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            if attempt >= self.policy.max_attempts {
-                return Err(err);
-            }
             let wait = match &err {
                 SendError::Permanent(_) => return Err(err),
-                SendError::RetryAfter(d) if *d > self.policy.max_retry_after => return Err(err),
-                SendError::RetryAfter(d) => *d,
+                SendError::RetryAfter(d) => {
+                    self.metrics.platform_retry_after(self.platform.id());
+                    *d
+                }
                 SendError::Transient(_) => {
+                    attempts += 1;
+                    if attempts >= self.policy.max_attempts {
+                        return Err(err);
+                    }
                     let w = backoff;
                     backoff = (backoff * 2).min(self.policy.max_backoff);
                     w
                 }
             };
-            tracing::debug!(platform = %self.platform.id(), error = %err, attempt, wait_ms = wait.as_millis() as u64, "retrying a send");
+            tracing::debug!(platform = %self.platform.id(), chat = %part.chat, error = %err, wait_ms = wait.as_millis() as u64, "send failed; retrying");
             tokio::time::sleep(wait).await;
-            attempt += 1;
         }
     }
 }

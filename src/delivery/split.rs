@@ -1,19 +1,29 @@
 //! Splitting a reply that is longer than a platform allows.
 //!
 //! Parts break at the last paragraph, line or sentence boundary that fits, then at a space,
-//! and only as a last resort inside a word; never inside a UTF-8 character (lengths are counted
-//! in `char`s, the unit Telegram and Discord limits use for plain text).
+//! and only as a last resort inside a word; never inside a character. Lengths are counted in
+//! UTF-16 code units, the unit of Telegram's limit; that is never less than the number of
+//! characters, so it is safe for platforms that count characters too.
 
-/// Splits `text` into parts of at most `max_chars` characters each.
-pub fn split_reply(text: &str, max_chars: usize) -> Vec<String> {
-    let max_chars = max_chars.max(1);
+/// Length as platforms count it: UTF-16 code units.
+pub fn reply_len(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// Splits `text` into parts of at most `max` UTF-16 code units each.
+pub fn split_reply(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(2); // room for any one character
     let mut parts = Vec::new();
     let mut rest = text.trim_end();
-    while rest.chars().count() > max_chars {
-        // Byte offset just past the first `max_chars` characters.
+    while reply_len(rest) > max {
+        // Byte offset of the first character that would not fit.
+        let mut used = 0;
         let limit = rest
             .char_indices()
-            .nth(max_chars)
+            .find(|(_, c)| {
+                used += c.len_utf16();
+                used > max
+            })
             .map_or(rest.len(), |(i, _)| i);
         let window = &rest[..limit];
         let cut = best_cut(window).unwrap_or(limit);
@@ -77,21 +87,22 @@ mod tests {
         let text = "First sentence. Second sentence. Third.";
         let parts = split_reply(text, 20);
         assert_eq!(parts[0], "First sentence.");
-        assert!(parts.iter().all(|p| p.chars().count() <= 20));
+        assert!(parts.iter().all(|p| reply_len(p) <= 20));
     }
 
     #[test]
     fn never_splits_inside_a_character_and_keeps_everything() {
         let text = "日本語のテキスト".repeat(50);
         let parts = split_reply(&text, 7);
-        assert!(parts.iter().all(|p| p.chars().count() <= 7));
+        assert!(parts.iter().all(|p| reply_len(p) <= 7));
         assert_eq!(parts.concat(), text);
         let nbsp = "ab\u{a0}".repeat(20);
         let parts = split_reply(&nbsp, 4);
-        assert!(parts.iter().all(|p| p.chars().count() <= 4));
+        assert!(parts.iter().all(|p| reply_len(p) <= 4));
         let emoji = "👍🏽".repeat(30);
+        // Each emoji is two UTF-16 units, its skin-tone modifier two more.
         let parts = split_reply(&emoji, 5);
-        assert!(parts.iter().all(|p| p.chars().count() <= 5));
+        assert!(parts.iter().all(|p| reply_len(p) <= 5));
         assert_eq!(parts.concat(), emoji);
     }
 }

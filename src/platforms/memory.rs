@@ -62,6 +62,8 @@ impl MemoryPlatform {
             reply_to: Some(id.as_str().into()),
             text: text.to_string(),
             truncated: None,
+            user_language: None,
+            voice: None,
             received_at: SystemTime::now(),
         };
         let key = inbound.key.clone();

@@ -9,10 +9,12 @@
 
 pub mod console;
 pub mod memory;
+pub mod telegram;
 
 use std::time::Duration;
 
-use crate::domain::{Inbound, Outbound, PlatformId};
+use crate::delivery::pacing::Pacing;
+use crate::domain::{Inbound, MessageKey, Outbound, PlatformId, Voice};
 
 /// Why a reply could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,4 +53,34 @@ pub trait Platform: Send + Sync + 'static {
     fn max_reply_chars(&self) -> usize {
         usize::MAX
     }
+
+    /// How fast replies may be sent. Unlimited by default.
+    fn pacing(&self) -> Pacing {
+        Pacing::default()
+    }
+
+    /// The message `key` is handled for good: its reply was accepted by the platform (or given
+    /// up on), or it was deliberately ignored. Platforms with a replayable input use this to
+    /// move their durable position forward. Called once per accepted message, never while a
+    /// lock of the runtime is held.
+    fn ack(&self, key: &MessageKey) {
+        let _ = key;
+    }
+
+    /// The audio of a voice message.
+    async fn fetch_voice(&self, voice: &Voice) -> Result<Vec<u8>, MediaError> {
+        let _ = voice;
+        Err(MediaError::Unsupported)
+    }
+}
+
+/// Why a voice message's audio could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    #[error("this platform has no media")]
+    Unsupported,
+    #[error("the file is too large ({0} bytes)")]
+    TooLarge(u64),
+    #[error("cannot fetch the file: {0}")]
+    Fetch(String),
 }

@@ -18,6 +18,7 @@ pub mod breaker;
 pub mod demo;
 pub mod openai;
 mod phrasebook;
+pub mod transcription;
 
 use std::sync::Arc;
 use std::time::Duration;

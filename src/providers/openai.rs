@@ -85,7 +85,7 @@ impl OpenAiProvider {
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -94,7 +94,7 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-fn classify(e: reqwest::Error) -> ProviderError {
+pub(crate) fn classify(e: reqwest::Error) -> ProviderError {
     if e.is_timeout() {
         return ProviderError::Timeout;
     }
@@ -108,7 +108,7 @@ fn classify(e: reqwest::Error) -> ProviderError {
     }
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()

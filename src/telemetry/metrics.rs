@@ -28,6 +28,8 @@ pub enum Metric {
     MessagesDuplicate,
     Replies,
     Deliveries,
+    PlatformRetryAfter,
+    UpdatesIgnored,
     RequestDuration,
     RateLimited,
     ProviderCalls,
@@ -49,6 +51,8 @@ impl Metric {
         Metric::MessagesDuplicate,
         Metric::Replies,
         Metric::Deliveries,
+        Metric::PlatformRetryAfter,
+        Metric::UpdatesIgnored,
         Metric::RequestDuration,
         Metric::RateLimited,
         Metric::ProviderCalls,
@@ -70,6 +74,8 @@ impl Metric {
             Self::MessagesDuplicate => "tolmach_messages_duplicate_total",
             Self::Replies => "tolmach_replies_total",
             Self::Deliveries => "tolmach_deliveries_total",
+            Self::PlatformRetryAfter => "tolmach_platform_retry_after_total",
+            Self::UpdatesIgnored => "tolmach_updates_ignored_total",
             Self::RequestDuration => "tolmach_request_duration_seconds",
             Self::RateLimited => "tolmach_rate_limited_total",
             Self::ProviderCalls => "tolmach_provider_calls_total",
@@ -94,6 +100,12 @@ impl Metric {
             }
             Self::Replies => "Replies produced, by platform and outcome.",
             Self::Deliveries => "Replies handed to the platform, by platform and result.",
+            Self::PlatformRetryAfter => {
+                "Sends the platform refused with 'retry after' (HTTP 429), by platform."
+            }
+            Self::UpdatesIgnored => {
+                "Platform updates deliberately not answered, by platform and reason."
+            }
             Self::RequestDuration => "Time from accepting a message to its reply being ready.",
             Self::RateLimited => {
                 "Messages refused by the per-user rate limiter; notified=true when the user was told."
@@ -286,6 +298,20 @@ impl Metrics {
         self.counter(
             Metric::Deliveries,
             vec![platform_label(platform), Label::new("result", result)],
+        )
+        .increment(1);
+    }
+
+    pub fn platform_retry_after(&self, platform: PlatformId) {
+        self.counter(Metric::PlatformRetryAfter, vec![platform_label(platform)])
+            .increment(1);
+    }
+
+    /// An update the platform skipped on purpose; `reason` is a fixed label (e.g. `sticker`).
+    pub fn update_ignored(&self, platform: PlatformId, reason: &'static str) {
+        self.counter(
+            Metric::UpdatesIgnored,
+            vec![platform_label(platform), Label::new("reason", reason)],
         )
         .increment(1);
     }

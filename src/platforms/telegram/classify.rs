@@ -1,0 +1,335 @@
+//! Which Telegram updates the bot answers, and how they become [`Inbound`] messages.
+//!
+//! Answered: messages (text, or a caption of a photo or other media, or a voice message) from a
+//! human, in a private chat; and in groups and supergroups only those addressed to the bot: a
+//! command (`/tr ...`, `/tr@ThisBot ...`; a command for another bot is not ours), a message
+//! mentioning `@ThisBot` (the mention is removed from the text), or a reply to one of the bot's
+//! messages. Everything else is *ignored on purpose* with a reason that is counted: edits,
+//! channel posts, messages from bots, stickers and other media without a caption, service
+//! messages, group chatter not addressed to the bot, updates teloxide cannot parse, and every
+//! other update kind.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teloxide::types::{Me, MediaKind, Message, MessageKind, Update, UpdateKind};
+
+use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, UserKey, Voice};
+
+/// What to do with one update.
+#[derive(Debug)]
+pub enum Classified {
+    Answer(Box<Inbound>),
+    /// Not for the bot; the reason is a metric label.
+    Ignore(&'static str),
+}
+
+pub fn classify(update: &Update, me: &Me) -> Classified {
+    match &update.kind {
+        UpdateKind::Message(m) => message(update.id.0, m, me),
+        UpdateKind::EditedMessage(_) | UpdateKind::EditedBusinessMessage(_) => {
+            Classified::Ignore("edited")
+        }
+        UpdateKind::ChannelPost(_) | UpdateKind::EditedChannelPost(_) => {
+            Classified::Ignore("channel_post")
+        }
+        UpdateKind::Error(_) => Classified::Ignore("unparsed"),
+        _ => Classified::Ignore("other_kind"),
+    }
+}
+
+fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
+    let Some(from) = &m.from else {
+        return Classified::Ignore("no_sender");
+    };
+    if from.is_bot {
+        return Classified::Ignore("from_bot");
+    }
+    let MessageKind::Common(common) = &m.kind else {
+        return Classified::Ignore("service");
+    };
+    let (text, voice) = match &common.media_kind {
+        MediaKind::Text(t) => (t.text.as_str(), None),
+        MediaKind::Voice(v) => (
+            v.caption.as_deref().unwrap_or(""),
+            Some(Voice {
+                file_id: v.voice.file.id.0.as_str().into(),
+                duration_secs: v.voice.duration.seconds(),
+                mime_type: v.voice.mime_type.as_ref().map(|m| m.to_string().into()),
+            }),
+        ),
+        _ => match m.caption() {
+            Some(caption) => (caption, None),
+            None => return Classified::Ignore("media_without_text"),
+        },
+    };
+    let chat_kind = if m.chat.is_private() {
+        ChatKind::Private
+    } else if m.chat.is_group() || m.chat.is_supergroup() {
+        ChatKind::Group
+    } else {
+        return Classified::Ignore("channel_post");
+    };
+    let text = match chat_kind {
+        // In a private chat everything is for us (even `/tr@OtherBot`: only we can see it).
+        ChatKind::Private => text.to_string(),
+        ChatKind::Group => match addressed(m, text, me) {
+            Some(t) => t,
+            None => return Classified::Ignore("not_addressed"),
+        },
+    };
+    let id = update_id.to_string();
+    Classified::Answer(Box::new(Inbound {
+        key: MessageKey {
+            chat: ChatKey::new(PlatformId::Telegram, m.chat.id.0.to_string()),
+            id: id.into(),
+        },
+        user: UserKey::new(PlatformId::Telegram, from.id.0.to_string()),
+        chat_kind,
+        reply_to: Some(m.id.0.to_string().into()),
+        text,
+        truncated: None,
+        user_language: from.language_code.as_deref().map(Arc::from),
+        voice,
+        received_at: SystemTime::now(),
+    }))
+}
+
+/// The text of a group message addressed to the bot (mentions of the bot removed), or `None`.
+fn addressed(m: &Message, text: &str, me: &Me) -> Option<String> {
+    let username = me.user.username.as_deref().unwrap_or_default();
+    match command_target(text) {
+        Some(Some(target)) => {
+            return target
+                .eq_ignore_ascii_case(username)
+                .then(|| text.to_string());
+        }
+        Some(None) => return Some(text.to_string()),
+        None => {}
+    }
+    if let Some(stripped) = strip_mention(text, username) {
+        return Some(stripped);
+    }
+    let replying_to_bot = m
+        .reply_to_message()
+        .and_then(|r| r.from.as_ref())
+        .is_some_and(|u| u.id == me.user.id);
+    replying_to_bot.then(|| text.to_string())
+}
+
+/// For a command (`/cmd` or `/cmd@name`): `Some(None)` or `Some(Some(name))`. `None` otherwise.
+fn command_target(text: &str) -> Option<Option<&str>> {
+    let head = text.trim_start().strip_prefix('/')?;
+    let word = head.split(char::is_whitespace).next().unwrap_or("");
+    if word.is_empty() {
+        return None;
+    }
+    Some(word.split_once('@').map(|(_, name)| name))
+}
+
+/// `text` without `@username` (case-insensitive, as a whole word), if it was mentioned.
+fn strip_mention(text: &str, username: &str) -> Option<String> {
+    if username.is_empty() {
+        return None;
+    }
+    let needle = format!("@{}", username.to_ascii_lowercase());
+    let lower = text.to_ascii_lowercase();
+    let mut found = false;
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(pos) = lower[i..].find(&needle) {
+        let start = i + pos;
+        let end = start + needle.len();
+        let boundary = lower[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        out.push_str(&text[i..start]);
+        if boundary {
+            found = true;
+        } else {
+            out.push_str(&text[start..end]);
+        }
+        i = end;
+    }
+    out.push_str(&text[i..]);
+    found.then(|| {
+        out.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_matches(|c: char| c == ',' || c == ':' || c.is_whitespace())
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn me() -> Me {
+        serde_json::from_value(json!({
+            "id": 999, "is_bot": true, "first_name": "Tolmach", "username": "tolmach_bot",
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false
+        }))
+        .expect("me parses")
+    }
+
+    /// Parsed from text, as teloxide does (its `Update` parses differently from a `Value`).
+    fn parse(v: serde_json::Value) -> Update {
+        serde_json::from_str(&v.to_string()).expect("update parses")
+    }
+
+    fn update(kind: &str, message: serde_json::Value) -> Update {
+        parse(json!({ "update_id": 7, kind: message }))
+    }
+
+    fn msg(chat: serde_json::Value, text: &str, extra: serde_json::Value) -> serde_json::Value {
+        let mut m = json!({
+            "message_id": 5, "date": 1_700_000_000, "chat": chat,
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann", "language_code": "es"},
+            "text": text
+        });
+        if let (Some(m), Some(extra)) = (m.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        m
+    }
+
+    fn private() -> serde_json::Value {
+        json!({"id": 42, "type": "private", "first_name": "Ann"})
+    }
+
+    fn group() -> serde_json::Value {
+        json!({"id": -100, "type": "supergroup", "title": "G"})
+    }
+
+    fn answered(u: &Update) -> Inbound {
+        match classify(u, &me()) {
+            Classified::Answer(i) => *i,
+            Classified::Ignore(r) => panic!("ignored: {r}"),
+        }
+    }
+
+    fn ignored(u: &Update) -> &'static str {
+        match classify(u, &me()) {
+            Classified::Answer(i) => panic!("answered: {i:?}"),
+            Classified::Ignore(r) => r,
+        }
+    }
+
+    #[test]
+    fn private_messages_are_answered_with_their_ids_and_language() {
+        let i = answered(&update("message", msg(private(), "hello", json!({}))));
+        assert_eq!(i.text, "hello");
+        assert_eq!(&*i.key.id, "7");
+        assert_eq!(&*i.key.chat.chat, "42");
+        assert_eq!(i.reply_to.as_deref(), Some("5"));
+        assert_eq!(i.user_language.as_deref(), Some("es"));
+        assert_eq!(i.chat_kind, ChatKind::Private);
+    }
+
+    #[test]
+    fn group_messages_only_when_addressed() {
+        assert_eq!(
+            ignored(&update("message", msg(group(), "just chatting", json!({})))),
+            "not_addressed"
+        );
+        assert_eq!(
+            answered(&update("message", msg(group(), "/tr es hi", json!({})))).text,
+            "/tr es hi"
+        );
+        assert_eq!(
+            answered(&update(
+                "message",
+                msg(group(), "/tr@Tolmach_Bot es hi", json!({}))
+            ))
+            .text,
+            "/tr@Tolmach_Bot es hi"
+        );
+        assert_eq!(
+            ignored(&update(
+                "message",
+                msg(group(), "/tr@other_bot es hi", json!({}))
+            )),
+            "not_addressed"
+        );
+        assert_eq!(
+            answered(&update(
+                "message",
+                msg(group(), "@tolmach_bot, translate hi to French", json!({}))
+            ))
+            .text,
+            "translate hi to French"
+        );
+        assert_eq!(
+            ignored(&update(
+                "message",
+                msg(group(), "mail @tolmach_botany", json!({}))
+            )),
+            "not_addressed"
+        );
+        let reply = json!({"reply_to_message": {
+            "message_id": 4, "date": 1_700_000_000, "chat": group(),
+            "from": {"id": 999, "is_bot": true, "first_name": "Tolmach", "username": "tolmach_bot"},
+            "text": "Spanish: Hola"
+        }});
+        assert_eq!(
+            answered(&update("message", msg(group(), "good night -> fr", reply))).text,
+            "good night -> fr"
+        );
+    }
+
+    #[test]
+    fn captions_and_voice() {
+        let photo = json!({"message_id": 5, "date": 1_700_000_000, "chat": private(),
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+            "photo": [{"file_id": "p", "file_unique_id": "pu", "width": 1, "height": 1}],
+            "caption": "/tr de good morning"});
+        assert_eq!(
+            answered(&update("message", photo)).text,
+            "/tr de good morning"
+        );
+        let voice = json!({"message_id": 5, "date": 1_700_000_000, "chat": private(),
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+            "voice": {"file_id": "v1", "file_unique_id": "vu", "duration": 3, "mime_type": "audio/ogg"}});
+        let i = answered(&update("message", voice));
+        assert_eq!(i.voice.as_ref().map(|v| &*v.file_id), Some("v1"));
+        assert_eq!(i.text, "");
+    }
+
+    #[test]
+    fn everything_else_is_ignored_with_a_reason() {
+        assert_eq!(
+            ignored(&update(
+                "edited_message",
+                msg(private(), "x", json!({"edit_date": 1_700_000_001}))
+            )),
+            "edited"
+        );
+        let post = json!({"message_id": 1, "date": 1_700_000_000,
+            "chat": {"id": -5, "type": "channel", "title": "C"}, "text": "news"});
+        assert_eq!(ignored(&update("channel_post", post)), "channel_post");
+        let from_bot = msg(
+            private(),
+            "hi",
+            json!({"from": {"id": 7, "is_bot": true, "first_name": "B"}}),
+        );
+        assert_eq!(ignored(&update("message", from_bot)), "from_bot");
+        let sticker = json!({"message_id": 5, "date": 1_700_000_000, "chat": private(),
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+            "sticker": {"file_id": "s", "file_unique_id": "su", "type": "regular", "width": 1,
+                        "height": 1, "is_animated": false, "is_video": false}});
+        assert_eq!(ignored(&update("message", sticker)), "media_without_text");
+        let joined = json!({"message_id": 5, "date": 1_700_000_000, "chat": group(),
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+            "new_chat_members": [{"id": 43, "is_bot": false, "first_name": "Bo"}]});
+        assert_eq!(ignored(&update("message", joined)), "service");
+        let weird = parse(json!({"update_id": 8, "brand_new_kind": {"x": 1}}));
+        assert!(matches!(classify(&weird, &me()), Classified::Ignore(_)));
+    }
+}
