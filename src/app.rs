@@ -576,6 +576,9 @@ impl App {
                 abort.abort();
             }
         }
+        for p in &self.platforms {
+            p.platform.finish(outbox_deadline).await;
+        }
         if !report.killed.is_empty() {
             tracing::warn!(killed = ?report.killed, "shutdown: actors killed after their timeout");
         }

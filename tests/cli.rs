@@ -186,3 +186,42 @@ async fn check_config_prints_the_effective_configuration_without_secrets() {
     assert!(stdout.contains("<redacted>"), "{stdout}");
     assert!(!stdout.contains("gsk-super-secret"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_telegram_token_never_reaches_the_logs() {
+    let token = "7000000001:SECRET-token-value-in-env";
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let api_url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed); // nothing listens: every call fails and is logged
+    let data = std::env::temp_dir().join(format!("tolmach-cli-token-{}", std::process::id()));
+    let mut child = tolmach()
+        .env("TELEGRAM_BOT_TOKEN", token)
+        .env("TELEGRAM_API_URL", &api_url)
+        .env("TOLMACH_RUNTIME_DATA_DIR", &data)
+        .env("TOLMACH_LOG", "debug")
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            let failed = line.contains("cannot reach the Bot API");
+            seen.push(line);
+            if failed {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the failure is logged");
+    let pid = child.id().expect("pid").to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    while let Ok(Some(line)) = stderr.next_line().await {
+        seen.push(line);
+    }
+    let status = child.wait().await.expect("status");
+    assert!(status.success(), "{status:?}");
+    let log = seen.join("\n");
+    assert!(!log.contains("SECRET-token"), "{log}");
+    let _ = std::fs::remove_dir_all(&data);
+}

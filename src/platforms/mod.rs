@@ -67,6 +67,12 @@ pub trait Platform: Send + Sync + 'static {
         let _ = key;
     }
 
+    /// Called once at the end of a graceful shutdown, after every reply went out: tell the
+    /// platform where to resume (Telegram confirms its offset). Must return by `deadline`.
+    async fn finish(&self, deadline: tokio::time::Instant) {
+        let _ = deadline;
+    }
+
     /// The audio of a voice message.
     async fn fetch_voice(&self, voice: &Voice) -> Result<Vec<u8>, MediaError> {
         let _ = voice;

@@ -380,6 +380,29 @@ impl Platform for TelegramPlatform {
         self.closed.send_replace(true);
     }
 
+    async fn finish(&self, deadline: tokio::time::Instant) {
+        // Telegram forgets updates only when a later getUpdates names a higher offset; confirm
+        // what was handled so a restart does not fetch it again (it would be skipped anyway).
+        if self.me.get().is_none() {
+            return;
+        }
+        let offset = self.lock().next_offset();
+        let confirm = self
+            .bot
+            .get_updates()
+            .offset(i32::try_from(offset).unwrap_or(i32::MAX))
+            .limit(1)
+            .timeout(0)
+            .send();
+        match tokio::time::timeout_at(deadline, confirm).await {
+            Ok(Ok(_)) => tracing::debug!(offset, "telegram: offset confirmed"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %describe(&e), "telegram: cannot confirm the offset")
+            }
+            Err(_) => tracing::warn!("telegram: no time left to confirm the offset"),
+        }
+    }
+
     fn max_reply_chars(&self) -> usize {
         MAX_MESSAGE_LEN
     }

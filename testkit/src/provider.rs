@@ -1,4 +1,4 @@
-//! A fake OpenAI-compatible chat-completions server.
+//! A fake OpenAI-compatible chat-completions (and audio-transcriptions) server.
 //!
 //! [`FakeProvider`] is a real HTTP/1 server (axum) bound to a local port. Point the
 //! code under test at [`FakeProvider::base_url`] instead of `https://api.openai.com/v1`
@@ -32,12 +32,31 @@
 //! | `POST /chat/completions` | the same, for base URLs without `/v1` |
 //! | `POST /openai/v1/chat/completions` | the same, for Groq-style base URLs |
 //! | `GET /v1/models` (also `/models`, `/openai/v1/models`) | a small model list |
+//! | `POST /v1/audio/transcriptions` (also `/audio/transcriptions`, `/openai/v1/audio/transcriptions`) | the current [`TranscriptionBehavior`] |
 //! | anything else | 404 with an OpenAI-style JSON error |
 //!
 //! A body that is not JSON (or JSON that is not an object) is recorded with
 //! [`RecordedRequest::body`] = `Value::Null` (resp. the parsed value), answered with 400
 //! and does **not** consume a scripted behavior. Streaming (`"stream": true`) is not
 //! supported; the answer is always a single JSON document.
+//!
+//! # Audio transcriptions
+//!
+//! The transcription routes speak OpenAI's Whisper API: a `multipart/form-data` body
+//! with a `file` part (the audio, with a file name and content type), `model`, and the
+//! optional `response_format`, `language` and `prompt`; other parts are ignored. Bodies
+//! up to [`TRANSCRIPTION_BODY_LIMIT`] (25 MiB) are accepted, enough for Telegram's 20 MB
+//! voice files. Every request is recorded before it is answered
+//! ([`FakeProvider::transcriptions`], [`FakeProvider::wait_for_transcriptions`]); these
+//! requests are separate from the chat-completions ones ([`FakeProvider::requests`]).
+//!
+//! [`FakeProvider::set_transcription`] picks the answer for all following requests
+//! ([`TranscriptionBehavior::Text`] of [`DEFAULT_TRANSCRIPTION`] when the server starts);
+//! there is no one-shot script for this route. A transcript is answered as
+//! `{"text": ...}` for `response_format` `json` (the default) and as a plain-text body
+//! for `text`; any other format is answered with 400. A body that is not valid
+//! multipart or has no `file` part is recorded with whatever could be read and answered
+//! with 400 (413 when it exceeds the limit).
 //!
 //! # Example
 //!
@@ -67,7 +86,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -87,6 +107,121 @@ pub const INVALID_UTF8_CONTENT: &[u8] = b"invalid utf-8: \xFF\xFE";
 
 /// Body produced by [`Behavior::Garbage`].
 pub const GARBAGE_BODY: &str = "<html>this is not json</html>";
+
+/// Transcript returned by [`TranscriptionBehavior::default`].
+pub const DEFAULT_TRANSCRIPTION: &str = "hello world";
+
+/// Largest request body accepted on the audio-transcription routes: 25 MiB, OpenAI's
+/// own upload limit (Telegram voice files can be up to 20 MB).
+pub const TRANSCRIPTION_BODY_LIMIT: usize = 25 * 1024 * 1024;
+
+/// How the fake answers one audio-transcriptions request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TranscriptionBehavior {
+    /// 200 with this transcript: `{"text": ...}`, or the plain text for
+    /// `response_format=text`.
+    Text(String),
+    /// That HTTP status with the same OpenAI-style JSON error body as
+    /// [`Behavior::Status`]. A number that is not a valid HTTP status is answered as 500.
+    Status(u16),
+    /// 200, `content-type: application/json`, body `<html>this is not json</html>`
+    /// ([`GARBAGE_BODY`]).
+    Garbage,
+    /// Never answer; the connection stays open until the client gives up (or the fake
+    /// is dropped, which releases the request with a 503).
+    Hang,
+}
+
+impl Default for TranscriptionBehavior {
+    /// `TranscriptionBehavior::Text("hello world")` ([`DEFAULT_TRANSCRIPTION`]).
+    fn default() -> Self {
+        TranscriptionBehavior::Text(DEFAULT_TRANSCRIPTION.to_owned())
+    }
+}
+
+impl TranscriptionBehavior {
+    /// `TranscriptionBehavior::Text(text.into())`.
+    pub fn text(text: impl Into<String>) -> TranscriptionBehavior {
+        TranscriptionBehavior::Text(text.into())
+    }
+}
+
+/// One request received on an audio-transcriptions route. Fields that were absent (or
+/// could not be read because the body was malformed) are `None` / empty.
+#[derive(Clone, Debug)]
+pub struct RecordedTranscription {
+    /// Request path, e.g. `/v1/audio/transcriptions`.
+    pub path: String,
+    /// Raw `Authorization` header value (lossily decoded), if any.
+    pub authorization: Option<String>,
+    /// The `model` part.
+    pub model: Option<String>,
+    /// File name of the `file` part.
+    pub file_name: Option<String>,
+    /// Content type of the `file` part.
+    pub content_type: Option<String>,
+    /// The audio bytes of the `file` part, as received.
+    pub file: Vec<u8>,
+    /// The `response_format` part.
+    pub response_format: Option<String>,
+    /// The `language` part.
+    pub language: Option<String>,
+    /// The `prompt` part.
+    pub prompt: Option<String>,
+}
+
+impl RecordedTranscription {
+    fn new(path: &str, headers: &HeaderMap) -> Self {
+        RecordedTranscription {
+            path: path.to_owned(),
+            authorization: authorization(headers),
+            model: None,
+            file_name: None,
+            content_type: None,
+            file: Vec::new(),
+            response_format: None,
+            language: None,
+            prompt: None,
+        }
+    }
+
+    /// Reads the form into `self`, field by field, so that whatever precedes a
+    /// malformed part is kept. Fails (status, message) on a malformed body or a missing
+    /// `file` part.
+    async fn read_form(&mut self, multipart: &mut Multipart) -> Result<(), (StatusCode, String)> {
+        fn malformed(e: MultipartError) -> (StatusCode, String) {
+            let message = format!("fake provider: bad multipart body: {}", e.body_text());
+            (e.status(), message)
+        }
+        let mut has_file = false;
+        while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+            let slot = match field.name().unwrap_or_default() {
+                "file" => {
+                    has_file = true;
+                    self.file_name = field.file_name().map(str::to_owned);
+                    self.content_type = field.content_type().map(str::to_owned);
+                    self.file = field.bytes().await.map_err(malformed)?.to_vec();
+                    continue;
+                }
+                "model" => &mut self.model,
+                "response_format" => &mut self.response_format,
+                "language" => &mut self.language,
+                "prompt" => &mut self.prompt,
+                // Skipped by the next `next_field` call.
+                _ => continue,
+            };
+            *slot = Some(field.text().await.map_err(malformed)?);
+        }
+        if has_file {
+            Ok(())
+        } else {
+            Err((
+                StatusCode::BAD_REQUEST,
+                "fake provider: multipart body has no `file` part".to_owned(),
+            ))
+        }
+    }
+}
 
 /// How the fake answers one chat-completions request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -213,9 +348,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     fn new(path: &str, headers: &HeaderMap, body: Value) -> Self {
-        let authorization = headers
-            .get(header::AUTHORIZATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let authorization = authorization(headers);
         let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
         let messages = body
             .get("messages")
@@ -240,6 +373,13 @@ impl RecordedRequest {
             user_text,
         }
     }
+}
+
+/// Raw `Authorization` header value, lossily decoded.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// Text of a message whose `content` is either a string or an array of content parts
@@ -278,12 +418,16 @@ struct Mutable {
     requests: Vec<RecordedRequest>,
     default: Behavior,
     script: VecDeque<Behavior>,
+    transcriptions: Vec<RecordedTranscription>,
+    transcription: TranscriptionBehavior,
 }
 
 struct Shared {
     state: Mutex<Mutable>,
     /// Number of recorded requests; updated under the `state` lock.
     count: watch::Sender<usize>,
+    /// Number of recorded transcription requests; updated under the `state` lock.
+    transcription_count: watch::Sender<usize>,
     /// Becomes `true` when the last handle is dropped.
     shutdown: watch::Sender<bool>,
     next_id: AtomicU64,
@@ -340,6 +484,7 @@ impl fmt::Debug for FakeProvider {
         f.debug_struct("FakeProvider")
             .field("addr", &self.addr)
             .field("requests", &self.request_count())
+            .field("transcriptions", &self.shared.lock().transcriptions.len())
             .finish_non_exhaustive()
     }
 }
@@ -356,14 +501,18 @@ impl FakeProvider {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (count, _) = watch::channel(0);
+        let (transcription_count, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(Mutable {
                 requests: Vec::new(),
                 default: Behavior::Echo,
                 script: VecDeque::new(),
+                transcriptions: Vec::new(),
+                transcription: TranscriptionBehavior::default(),
             }),
             count,
+            transcription_count,
             shutdown,
             next_id: AtomicU64::new(0),
         });
@@ -401,6 +550,11 @@ impl FakeProvider {
     /// `http://ADDR/v1/chat/completions`.
     pub fn chat_completions_url(&self) -> String {
         format!("{}/chat/completions", self.base_url())
+    }
+
+    /// `http://ADDR/v1/audio/transcriptions`.
+    pub fn transcriptions_url(&self) -> String {
+        format!("{}/audio/transcriptions", self.base_url())
     }
 
     /// Sets the default behavior for all following requests (after any queued script).
@@ -441,6 +595,26 @@ impl FakeProvider {
         // The sender lives in `self.shared`, so it cannot be dropped while we wait.
         let _ = rx.wait_for(|count| *count >= n).await;
     }
+
+    /// What the following audio-transcriptions requests answer
+    /// (default: `TranscriptionBehavior::Text("hello world")`).
+    pub fn set_transcription(&self, b: TranscriptionBehavior) {
+        self.shared.lock().transcription = b;
+    }
+
+    /// Every request received on an audio-transcriptions route, in arrival order,
+    /// recorded before it was answered.
+    pub fn transcriptions(&self) -> Vec<RecordedTranscription> {
+        self.shared.lock().transcriptions.clone()
+    }
+
+    /// Resolves once at least `n` transcription requests have been recorded. Wrap it in
+    /// `tokio::time::timeout` if the test should fail rather than hang.
+    pub async fn wait_for_transcriptions(&self, n: usize) {
+        let mut rx = self.shared.transcription_count.subscribe();
+        // The sender lives in `self.shared`, so it cannot be dropped while we wait.
+        let _ = rx.wait_for(|count| *count >= n).await;
+    }
 }
 
 type AppState = Arc<Shared>;
@@ -448,6 +622,10 @@ type AppState = Arc<Shared>;
 fn router(shared: AppState) -> Router {
     let chat = post(chat_completions).fallback(method_not_allowed);
     let models = get(list_models).fallback(method_not_allowed);
+    // Overrides the router-wide `disable()` below (inner layers win).
+    let transcriptions = post(audio_transcriptions)
+        .fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(TRANSCRIPTION_BODY_LIMIT));
     Router::new()
         .route("/v1/chat/completions", chat.clone())
         .route("/chat/completions", chat.clone())
@@ -455,6 +633,9 @@ fn router(shared: AppState) -> Router {
         .route("/v1/models", models.clone())
         .route("/models", models.clone())
         .route("/openai/v1/models", models)
+        .route("/v1/audio/transcriptions", transcriptions.clone())
+        .route("/audio/transcriptions", transcriptions.clone())
+        .route("/openai/v1/audio/transcriptions", transcriptions)
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)
@@ -550,6 +731,72 @@ async fn chat_completions(
     }
 }
 
+async fn audio_transcriptions(
+    State(shared): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let mut request = RecordedTranscription::new(uri.path(), &headers);
+    let parsed = match multipart {
+        Ok(mut multipart) => request.read_form(&mut multipart).await,
+        Err(rejection) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("fake provider: {}", rejection.body_text()),
+        )),
+    };
+
+    // Record first, so that even a request that never gets an answer is visible.
+    let behavior = {
+        let mut state = shared.lock();
+        state.transcriptions.push(request.clone());
+        // Sent under the lock so the count never goes backwards.
+        shared
+            .transcription_count
+            .send_replace(state.transcriptions.len());
+        state.transcription.clone()
+    };
+
+    if let Err((status, message)) = parsed {
+        return error_response(status, &message, "invalid_request_error", None);
+    }
+    match behavior {
+        TranscriptionBehavior::Text(text) => match request.response_format.as_deref() {
+            None | Some("json") => json_response(json!({ "text": text })),
+            Some("text") => {
+                let mut response = Response::new(Body::from(text));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                response
+            }
+            Some(other) => error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("fake provider: unsupported response_format {other:?} (json or text)"),
+                "invalid_request_error",
+                None,
+            ),
+        },
+        TranscriptionBehavior::Status(code) => status_response(code),
+        TranscriptionBehavior::Garbage => raw_json_response(Body::from(GARBAGE_BODY)),
+        TranscriptionBehavior::Hang => {
+            shared.shutting_down().await;
+            shutting_down_response()
+        }
+    }
+}
+
+/// [`Behavior::Status`]: that status (500 if invalid) with a generic error body.
+fn status_response(code: u16) -> Response {
+    error_response(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        "fake error",
+        "server_error",
+        None,
+    )
+}
+
 fn shutting_down_response() -> Response {
     error_response(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -572,12 +819,7 @@ fn respond(shared: &Shared, request: &RecordedRequest, behavior: Behavior) -> Re
             json_response(completion(shared, request, &format!("[{code}] {user}")))
         }
         Behavior::Reply(content) => json_response(completion(shared, request, &content)),
-        Behavior::Status(code) => error_response(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            "fake error",
-            "server_error",
-            None,
-        ),
+        Behavior::Status(code) => status_response(code),
         Behavior::RateLimited { retry_after_secs } => {
             let mut response = error_response(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -1185,6 +1427,285 @@ mod tests {
         let mut expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
         expected.sort();
         assert_eq!(texts, expected);
+    }
+
+    /// Bytes that are not valid UTF-8 and include a CRLF and a would-be boundary, so
+    /// that any text-based mangling of the file part shows.
+    const AUDIO: &[u8] = b"OggS\x00\x02\xff\xfe\r\n--not-a-boundary\r\n\x00tail";
+
+    fn audio_part(bytes: Vec<u8>) -> reqwest::multipart::Part {
+        reqwest::multipart::Part::bytes(bytes)
+            .file_name("voice.oga")
+            .mime_str("audio/ogg")
+            .unwrap()
+    }
+
+    fn transcription_form(response_format: Option<&str>) -> reqwest::multipart::Form {
+        let form = reqwest::multipart::Form::new()
+            .text("model", "whisper-1")
+            .part("file", audio_part(AUDIO.to_vec()));
+        match response_format {
+            Some(f) => form.text("response_format", f.to_owned()),
+            None => form,
+        }
+    }
+
+    async fn post_transcription(
+        fake: &FakeProvider,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        client()
+            .post(fake.transcriptions_url())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn transcription_records_the_form_and_answers_json() {
+        let fake = FakeProvider::start().await.unwrap();
+        let form = reqwest::multipart::Form::new()
+            .part("file", audio_part(AUDIO.to_vec()))
+            .text("model", "whisper-1")
+            .text("language", "de")
+            .text("prompt", "Tolmach, Telegram")
+            .text("temperature", "0");
+        let resp = client()
+            .post(fake.transcriptions_url())
+            .bearer_auth("sk-test")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v, json!({ "text": DEFAULT_TRANSCRIPTION }));
+
+        let recorded = fake.transcriptions();
+        assert_eq!(recorded.len(), 1);
+        let r = &recorded[0];
+        assert_eq!(r.path, "/v1/audio/transcriptions");
+        assert_eq!(r.authorization.as_deref(), Some("Bearer sk-test"));
+        assert_eq!(r.model.as_deref(), Some("whisper-1"));
+        assert_eq!(r.file_name.as_deref(), Some("voice.oga"));
+        assert_eq!(r.content_type.as_deref(), Some("audio/ogg"));
+        assert_eq!(r.file, AUDIO);
+        assert_eq!(r.response_format, None);
+        assert_eq!(r.language.as_deref(), Some("de"));
+        assert_eq!(r.prompt.as_deref(), Some("Tolmach, Telegram"));
+        // Transcriptions are not chat requests.
+        assert_eq!(fake.request_count(), 0);
+
+        fake.set_transcription(TranscriptionBehavior::text("grüß dich"));
+        let resp = post_transcription(&fake, transcription_form(Some("json"))).await;
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v, json!({ "text": "grüß dich" }));
+        let r = &fake.transcriptions()[1];
+        assert_eq!(r.response_format.as_deref(), Some("json"));
+        assert_eq!(r.authorization, None);
+        assert_eq!(r.language, None);
+    }
+
+    #[tokio::test]
+    async fn transcription_text_format_is_plain_text() {
+        let fake = FakeProvider::start().await.unwrap();
+        fake.set_transcription(TranscriptionBehavior::text(" {\"text\": \"no\"}\n"));
+        let resp = post_transcription(&fake, transcription_form(Some("text"))).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(resp.text().await.unwrap(), " {\"text\": \"no\"}\n");
+
+        // Formats the fake does not produce are refused rather than answered as JSON.
+        let resp = post_transcription(&fake, transcription_form(Some("srt"))).await;
+        assert_eq!(resp.status(), 400);
+        assert_error_body(resp).await;
+
+        let formats: Vec<Option<String>> = fake
+            .transcriptions()
+            .into_iter()
+            .map(|r| r.response_format)
+            .collect();
+        assert_eq!(formats, [Some("text".to_owned()), Some("srt".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn transcription_status_and_garbage() {
+        let fake = FakeProvider::start().await.unwrap();
+        fake.set_transcription(TranscriptionBehavior::Status(503));
+        let resp = post_transcription(&fake, transcription_form(None)).await;
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(
+            v,
+            json!({ "error": { "message": "fake error", "type": "server_error", "code": null } })
+        );
+
+        fake.set_transcription(TranscriptionBehavior::Status(9999));
+        let resp = post_transcription(&fake, transcription_form(None)).await;
+        assert_eq!(resp.status(), 500);
+
+        fake.set_transcription(TranscriptionBehavior::Garbage);
+        let resp = post_transcription(&fake, transcription_form(None)).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let text = resp.text().await.unwrap();
+        assert_eq!(text, GARBAGE_BODY);
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+
+        // Failing answers are recorded all the same.
+        let recorded = fake.transcriptions();
+        assert_eq!(recorded.len(), 3);
+        assert!(recorded.iter().all(|r| r.file == AUDIO));
+    }
+
+    #[tokio::test]
+    async fn transcription_without_file_part_is_recorded_and_rejected() {
+        let fake = FakeProvider::start().await.unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("model", "whisper-1")
+            .text("response_format", "text")
+            .part("audio", audio_part(AUDIO.to_vec()));
+        let resp = post_transcription(&fake, form).await;
+        assert_eq!(resp.status(), 400);
+        let v = assert_error_body(resp).await;
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+
+        // Not multipart at all.
+        let resp = client()
+            .post(fake.transcriptions_url())
+            .bearer_auth("sk-test")
+            .json(&json!({ "model": "whisper-1", "file": "x" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert_error_body(resp).await;
+
+        // Multipart in name only: the parts cannot be read.
+        let resp = client()
+            .post(fake.transcriptions_url())
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XYZ")
+            .body("this is not a multipart body")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert_error_body(resp).await;
+
+        let recorded = fake.transcriptions();
+        assert_eq!(recorded.len(), 3);
+        let r = &recorded[0];
+        assert_eq!(r.model.as_deref(), Some("whisper-1"));
+        assert_eq!(r.response_format.as_deref(), Some("text"));
+        assert_eq!(r.file_name, None);
+        assert_eq!(r.content_type, None);
+        assert!(r.file.is_empty());
+        assert_eq!(recorded[1].authorization.as_deref(), Some("Bearer sk-test"));
+        assert_eq!(recorded[1].model, None);
+        assert_eq!(recorded[2].model, None);
+
+        // The server is still fine.
+        let resp = post_transcription(&fake, transcription_form(None)).await;
+        assert_eq!(resp.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn transcription_alternative_paths_and_wrong_method() {
+        let fake = FakeProvider::start().await.unwrap();
+        let root = format!("http://{}", fake.addr());
+        assert_eq!(
+            fake.transcriptions_url(),
+            format!("{root}/v1/audio/transcriptions")
+        );
+        for path in ["/audio/transcriptions", "/openai/v1/audio/transcriptions"] {
+            let resp = client()
+                .post(format!("{root}{path}"))
+                .multipart(transcription_form(None))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["text"], DEFAULT_TRANSCRIPTION);
+        }
+        let paths: Vec<String> = fake.transcriptions().into_iter().map(|r| r.path).collect();
+        assert_eq!(
+            paths,
+            ["/audio/transcriptions", "/openai/v1/audio/transcriptions"]
+        );
+
+        let resp = client()
+            .get(fake.transcriptions_url())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405);
+        assert_error_body(resp).await;
+        assert_eq!(fake.transcriptions().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn transcription_hang_is_recorded_and_released_on_drop() {
+        let fake = FakeProvider::start().await.unwrap();
+        fake.set_transcription(TranscriptionBehavior::Hang);
+        let url = fake.transcriptions_url();
+        let request = tokio::spawn(async move {
+            client_with_timeout(Duration::from_secs(30))
+                .post(url)
+                .multipart(transcription_form(None))
+                .send()
+                .await
+        });
+        // Recorded while the response is still outstanding.
+        tokio::time::timeout(Duration::from_secs(5), fake.wait_for_transcriptions(1))
+            .await
+            .unwrap();
+        assert_eq!(fake.transcriptions()[0].file, AUDIO);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!request.is_finished());
+        drop(fake);
+        let resp = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .expect("hanging transcription was not released")
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), 503);
+    }
+
+    #[tokio::test]
+    async fn transcription_accepts_a_20_mb_voice_file() {
+        let fake = FakeProvider::start().await.unwrap();
+        let audio: Vec<u8> = (0..20_000_000u32).map(|i| (i % 251) as u8).collect();
+        let form = reqwest::multipart::Form::new()
+            .text("model", "whisper-1")
+            .part("file", audio_part(audio.clone()));
+        let resp = post_transcription(&fake, form).await;
+        assert_eq!(resp.status(), 200);
+        let recorded = fake.transcriptions();
+        assert_eq!(recorded[0].file.len(), audio.len());
+        assert!(recorded[0].file == audio);
+    }
+
+    #[tokio::test]
+    async fn transcription_over_the_body_limit_is_rejected() {
+        let fake = FakeProvider::start().await.unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("model", "whisper-1")
+            .part("file", audio_part(vec![0; TRANSCRIPTION_BODY_LIMIT + 1]));
+        let resp = post_transcription(&fake, form).await;
+        assert_eq!(resp.status(), 413);
+        assert_error_body(resp).await;
+        let recorded = fake.transcriptions();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].model.as_deref(), Some("whisper-1"));
+        assert_eq!(recorded[0].file_name.as_deref(), Some("voice.oga"));
     }
 
     #[test]

@@ -458,11 +458,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Telegram's published limits as sliding windows: 3 per 3 s per chat (about one per
-    /// second, with a small burst), 20 per minute per group, 30 per second overall.
+    /// Telegram's published limits as sliding windows, the way teloxide's `Throttle` adaptor
+    /// models them: one message per second per chat, 20 per minute per group, 30 per second
+    /// overall.
     pub fn telegram() -> Limits {
         Limits {
-            per_chat: (3, Duration::from_secs(3)),
+            per_chat: (1, Duration::from_secs(1)),
             per_group: (20, Duration::from_secs(60)),
             global: (30, Duration::from_secs(1)),
         }
@@ -2883,13 +2884,13 @@ mod tests {
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut log = VecDeque::new();
         // 20 sends to one group over 28.5 s, spaced out so the per-chat window has room.
-        for i in 0..20 {
+        for i in 0..20u64 {
             log.push_back((at(i * 1_500), -5));
         }
-        let now = at(29_000);
+        let now = at(29_600);
         let wait = limits.wait(&log, -5, now).unwrap();
         // The first send leaves the 60 s window at 60 s.
-        assert_eq!(wait, Duration::from_millis(31_000));
+        assert_eq!(wait, Duration::from_millis(30_400));
         assert_eq!(retry_after_secs(wait), 31);
         // A private chat with the same history is fine (per_group applies to groups only).
         let private_log: VecDeque<_> = log.iter().map(|(t, _)| (*t, 5)).collect();
@@ -2904,12 +2905,13 @@ mod tests {
         assert_eq!(retry_after_secs(wait), 1);
         assert_eq!(limits.wait(&burst, 1_000, at(11_000)), None);
 
-        // Per chat: 3 in 3 s.
-        let chat: VecDeque<_> = [0, 100, 200].iter().map(|ms| (at(*ms), 7)).collect();
+        // Per chat: 1 per second.
+        let chat: VecDeque<_> = [0].iter().map(|ms| (at(*ms), 7)).collect();
         assert_eq!(
             limits.wait(&chat, 7, at(300)),
-            Some(Duration::from_millis(2_700))
+            Some(Duration::from_millis(700))
         );
+        assert_eq!(limits.wait(&chat, 7, at(1_000)), None);
         assert_eq!(retry_after_secs(Duration::from_millis(2_700)), 3);
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
 

@@ -1,0 +1,688 @@
+//! The Telegram platform end to end: the real teloxide client against the test kit's fake Bot
+//! API on 127.0.0.1, through the whole runtime.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tolmach::App;
+use tolmach::supervision::ActorKind;
+use tolmach::telemetry::metrics::{Metric, Metrics};
+use tolmach_testkit::{FakeTelegram, Fault, MessageBuilder, TgChat, TgUser};
+
+const TOKEN: &str = "7000000001:TEST-secret-token-do-not-log";
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A data directory of its own for each runtime.
+fn data_dir(name: &str) -> std::path::PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tolmach-tg-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The runtime on the fake Telegram. Pacing is fast unless `env` says otherwise.
+async fn start_bot(fake: &FakeTelegram, name: &str, env: &[(&str, &str)]) -> App {
+    let dir = data_dir(name);
+    let api_url = fake.api_url();
+    let dir_s = dir.display().to_string();
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("TELEGRAM_BOT_TOKEN", TOKEN),
+        ("TELEGRAM_API_URL", &api_url),
+        ("TOLMACH_RUNTIME_DATA_DIR", &dir_s),
+        ("TOLMACH_PLATFORMS_TELEGRAM_CHAT_INTERVAL", "1ms"),
+        ("TOLMACH_PLATFORMS_TELEGRAM_GROUP_INTERVAL", "1ms"),
+        ("TOLMACH_PLATFORMS_TELEGRAM_GLOBAL_INTERVAL", "1ms"),
+        ("TOLMACH_RATE_LIMIT_BURST", "1000"),
+    ];
+    vars.extend_from_slice(env);
+    let config = common::config(&vars);
+    let metrics = Metrics::new();
+    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
+    App::start_with(config, metrics, platforms)
+        .await
+        .expect("runtime starts")
+}
+
+fn ann() -> TgUser {
+    TgUser::new(42, "Ann")
+}
+
+#[tokio::test]
+async fn private_chat_happy_path_replies_to_the_message() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "happy", &[]).await;
+    let chat = TgChat::private(42, "Ann");
+    let update = fake.send_text(
+        &chat,
+        &ann(),
+        "translate good morning to Spanish, French and German",
+    );
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    let sent = fake.sent();
+    assert_eq!(sent[0].chat_id, 42);
+    assert!(
+        sent[0]
+            .text
+            .starts_with("Spanish: Buenos días\nFrench: Bonjour\nGerman: Guten Morgen"),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(sent[0].reply_to_message_id, fake.message_id_of(update));
+    assert_eq!(
+        sent[0].params["parse_mode"],
+        serde_json::Value::Null,
+        "plain text"
+    );
+    app.shutdown().await;
+    assert_eq!(fake.sent().len(), 1);
+    assert!(
+        fake.confirmed_offset() > update,
+        "the update was confirmed to Telegram"
+    );
+}
+
+#[tokio::test]
+async fn start_and_help_speak_the_users_language() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "help", &[]).await;
+    let es = TgUser::new(43, "Eva").language("es");
+    fake.send_text(&TgChat::private(43, "Eva"), &es, "/start");
+    let ja = TgUser::new(44, "Aki").language("ja");
+    fake.send_text(&TgChat::private(44, "Aki"), &ja, "/help");
+    assert!(fake.wait_for_sent(2, PATIENCE).await);
+    let by_chat: HashMap<i64, String> = fake
+        .sent()
+        .into_iter()
+        .map(|s| (s.chat_id, s.text))
+        .collect();
+    assert!(
+        by_chat[&43].starts_with("Traduzco textos"),
+        "{}",
+        by_chat[&43]
+    );
+    assert!(
+        by_chat[&44].starts_with("I translate text"),
+        "{}",
+        by_chat[&44]
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn group_chats_answer_only_what_is_addressed_to_the_bot() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "groups", &[]).await;
+    let group = TgChat::supergroup(-1001, "Friends");
+    let bob = TgUser::new(50, "Bob");
+    let bot = fake.bot_username();
+    // Ignored: chatter, another bot's command, messages from bots, stickers, service messages,
+    // edits, channel posts.
+    fake.send_text(&group, &bob, "good morning everyone");
+    fake.send_text(&group, &bob, "/tr@some_other_bot es hello");
+    fake.send_text(&group, &TgUser::new(60, "Robo").bot(), "/tr es hello");
+    fake.push_message(MessageBuilder::sticker(&group, &bob));
+    fake.push_message(MessageBuilder::service_new_members(&group, &bob));
+    fake.push_message(MessageBuilder::text(&group, &bob, "/tr es thank you").edited());
+    fake.push_message(
+        MessageBuilder::text(&TgChat::channel(-1009, "News"), &bob, "/tr es hello").channel_post(),
+    );
+    // Answered: a command, a command for this bot by name, a mention, a reply to the bot, a caption.
+    let u1 = fake.send_text(&group, &bob, "/tr es good night");
+    let u2 = fake.send_text(&group, &bob, &format!("/tr@{bot} fr good night"));
+    let u3 = fake.send_text(
+        &group,
+        &bob,
+        &format!("@{bot} translate thank you to German"),
+    );
+    assert!(fake.wait_for_sent(3, PATIENCE).await);
+    let bot_message = fake.sent()[0].message_id;
+    let u4 = fake
+        .push_message(MessageBuilder::text(&group, &bob, "goodbye -> it").reply_to(bot_message));
+    let u5 = fake.push_message(MessageBuilder::photo_with_caption(
+        &group,
+        &bob,
+        "/tr pt welcome",
+    ));
+    assert!(fake.wait_for_sent(5, PATIENCE).await);
+    common::settle(&app).await;
+    for (reason, n) in [
+        ("not_addressed", 2.0),
+        ("from_bot", 1.0),
+        ("media_without_text", 1.0),
+        ("service", 1.0),
+        ("edited", 1.0),
+        ("channel_post", 1.0),
+    ] {
+        assert_eq!(
+            app.metrics().sample(
+                Metric::UpdatesIgnored,
+                &[("platform", "telegram"), ("reason", reason)]
+            ),
+            Some(n),
+            "{reason}"
+        );
+    }
+    app.shutdown().await;
+
+    let sent = fake.sent();
+    let text_for = |u: i64| {
+        let mid = fake.message_id_of(u);
+        sent.iter()
+            .filter(|s| s.reply_to_message_id == mid)
+            .map(|s| s.text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sent.len(), 5, "{sent:#?}");
+    assert!(text_for(u1)[0].starts_with("Spanish: Buenas noches"));
+    assert!(text_for(u2)[0].starts_with("French: Bonne nuit"));
+    assert!(text_for(u3)[0].starts_with("German: Danke"));
+    assert!(text_for(u4)[0].starts_with("Italian: Arrivederci"));
+    assert!(text_for(u5)[0].starts_with("Portuguese: Bem-vindo"));
+}
+
+#[tokio::test]
+async fn ignored_updates_are_counted_and_confirmed() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "ignored", &[]).await;
+    let group = TgChat::group(-77, "G");
+    let bob = TgUser::new(50, "Bob");
+    fake.send_text(&group, &bob, "not for the bot");
+    fake.push_message(MessageBuilder::sticker(&TgChat::private(50, "Bob"), &bob));
+    let last = fake.send_text(&TgChat::private(50, "Bob"), &bob, "/tr es yes");
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    common::settle(&app).await;
+    let m = app.metrics();
+    assert_eq!(
+        m.sample(
+            Metric::UpdatesIgnored,
+            &[("platform", "telegram"), ("reason", "not_addressed")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.sample(
+            Metric::UpdatesIgnored,
+            &[("platform", "telegram"), ("reason", "media_without_text")]
+        ),
+        Some(1.0)
+    );
+    app.shutdown().await;
+    assert!(fake.confirmed_offset() > last);
+    assert_eq!(fake.pending_updates(), 0);
+}
+
+#[tokio::test]
+async fn flood_control_is_waited_out_never_shortened() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("sendMessage", Fault::RetryAfter(1), 1);
+    let app = start_bot(&fake, "retry-after", &[]).await;
+    fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es hello");
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    app.shutdown().await;
+    let sends: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendmessage")
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(sends[0].status, 429);
+    assert!(
+        sends[1].at.duration_since(sends[0].at) >= Duration::from_secs(1),
+        "resent after {:?}",
+        sends[1].at.duration_since(sends[0].at)
+    );
+    assert_eq!(fake.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_and_broken_json_are_retried_without_duplicates() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("getUpdates", Fault::MalformedJson, 2);
+    fake.fail_next("sendMessage", Fault::ServerError(502), 1);
+    fake.fail_next("sendMessage", Fault::MalformedJson, 1);
+    let app = start_bot(&fake, "5xx", &[]).await;
+    let update = fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es please");
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].reply_to_message_id, fake.message_id_of(update));
+    assert!(sent[0].text.starts_with("Spanish: Por favor"));
+}
+
+#[tokio::test]
+async fn the_bot_keeps_trying_when_the_api_is_down_at_start() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("getMe", Fault::Drop, 2);
+    let app = start_bot(&fake, "getme", &[]).await;
+    fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr fr thank you");
+    assert!(
+        fake.wait_for_sent(1, PATIENCE).await,
+        "served once the API came back"
+    );
+    let get_me: Vec<Instant> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "getme")
+        .map(|c| c.at)
+        .collect();
+    assert!(get_me.len() >= 3);
+    assert!(
+        get_me[1].duration_since(get_me[0]) >= Duration::from_secs(1),
+        "backoff 1 s"
+    );
+    assert!(
+        get_me[2].duration_since(get_me[1]) >= Duration::from_secs(2),
+        "backoff 2 s"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_long_poll() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(
+        &fake,
+        "long-poll",
+        &[("TOLMACH_PLATFORMS_TELEGRAM_POLL_TIMEOUT", "50s")],
+    )
+    .await;
+    assert!(fake.wait_for_calls("getUpdates", 1, PATIENCE).await);
+    let started = Instant::now();
+    app.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_slow_long_poll_still_delivers() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("getUpdates", Fault::Delay(Duration::from_secs(2)), 1);
+    let app = start_bot(&fake, "slow-poll", &[]).await;
+    fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr de yes");
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    app.shutdown().await;
+    assert_eq!(fake.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn permanent_errors_give_up_once_and_move_on() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("sendMessage", Fault::bot_blocked(), 1);
+    let app = start_bot(&fake, "blocked", &[]).await;
+    let blocked = fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es hello");
+    assert!(fake.wait_for_calls("sendMessage", 1, PATIENCE).await);
+    let later = fake.send_text(
+        &TgChat::private(43, "Eva"),
+        &TgUser::new(43, "Eva"),
+        "/tr es hello",
+    );
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    common::settle(&app).await;
+    assert_eq!(
+        app.metrics().sample(
+            Metric::Deliveries,
+            &[("platform", "telegram"), ("result", "failed")]
+        ),
+        Some(1.0)
+    );
+    app.shutdown().await;
+    let sends = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendmessage")
+        .count();
+    assert_eq!(sends, 2, "no retry after 403");
+    assert!(
+        fake.confirmed_offset() > later.max(blocked),
+        "the blocked update counts as handled"
+    );
+}
+
+#[tokio::test]
+async fn a_migrated_group_gets_its_reply_in_the_supergroup() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("sendMessage", Fault::MigrateTo(-100_555), 1);
+    let app = start_bot(&fake, "migrate", &[]).await;
+    fake.send_text(&TgChat::group(-555, "Old"), &ann(), "/tr es hello");
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    app.shutdown().await;
+    assert_eq!(fake.sent()[0].chat_id, -100_555);
+}
+
+#[tokio::test]
+async fn long_replies_are_split_within_telegrams_limit() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let url = provider.base_url();
+    let app = start_bot(
+        &fake,
+        "split",
+        &[
+            ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
+            ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
+            ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
+            ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
+        ],
+    )
+    .await;
+    let sentence = "Ça va très bien, merci 👍. ".repeat(20);
+    let update = fake.send_text(
+        &TgChat::private(42, "Ann"),
+        &ann(),
+        &format!("/tr es,fr,de,it,pt,nl,ru,uk,pl,tr {sentence}"),
+    );
+    assert!(fake.wait_for_sent(2, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let sent = fake.sent();
+    assert!(sent.len() >= 2);
+    assert!(sent.iter().all(|s| s.text.encode_utf16().count() <= 4096));
+    assert_eq!(sent[0].reply_to_message_id, fake.message_id_of(update));
+    let joined: String = sent
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        joined.contains("Turkish: [tr]"),
+        "nothing lost in the split"
+    );
+}
+
+#[tokio::test]
+async fn replies_are_paced_per_chat() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(
+        &fake,
+        "pacing",
+        &[
+            ("TOLMACH_PLATFORMS_TELEGRAM_CHAT_INTERVAL", "500ms"),
+            ("TOLMACH_PLATFORMS_TELEGRAM_CHAT_BURST", "2"),
+        ],
+    )
+    .await;
+    let chat = TgChat::private(42, "Ann");
+    // The pacer cannot have started before this instant.
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        fake.send_text(&chat, &ann(), "/tr es yes");
+    }
+    let other = fake.send_text(
+        &TgChat::private(43, "Eva"),
+        &TgUser::new(43, "Eva"),
+        "/tr es no",
+    );
+    assert!(fake.wait_for_sent(6, PATIENCE).await);
+    app.shutdown().await;
+    let sent = fake.sent();
+    let ann_at: Vec<Instant> = sent
+        .iter()
+        .filter(|s| s.chat_id == 42)
+        .map(|s| s.at)
+        .collect();
+    assert_eq!(ann_at.len(), 5);
+    // Two at once, then one every 500 ms: message k goes no earlier than (k - 1) × 500 ms.
+    for (k, at) in ann_at.iter().enumerate().skip(2) {
+        let earliest = Duration::from_millis(500) * (k as u32 - 1);
+        assert!(at.duration_since(t0) >= earliest, "message {k} too early");
+    }
+    // Eva's chat is not queued behind Ann's.
+    let eva = sent
+        .iter()
+        .find(|s| s.reply_to_message_id == fake.message_id_of(other))
+        .expect("eva");
+    assert!(eva.at < ann_at[4]);
+}
+
+#[tokio::test]
+async fn default_pacing_provokes_no_flood_control_from_telegrams_limits() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.set_limits(Some(tolmach_testkit::Limits::telegram()));
+    // The shipped defaults, not the fast pacing of the other tests.
+    let app = start_bot(
+        &fake,
+        "limits",
+        &[
+            ("TOLMACH_PLATFORMS_TELEGRAM_CHAT_INTERVAL", "1100ms"),
+            ("TOLMACH_PLATFORMS_TELEGRAM_GROUP_INTERVAL", "3300ms"),
+            ("TOLMACH_PLATFORMS_TELEGRAM_GLOBAL_INTERVAL", "37ms"),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es yes");
+        fake.send_text(&TgChat::group(-9, "G"), &ann(), "/tr es no");
+        for c in 0..10 {
+            let user = TgUser::new(100 + c, "U");
+            fake.send_text(
+                &TgChat::private(100 + c, "U"),
+                &user,
+                &format!("/tr es thanks {i}"),
+            );
+        }
+    }
+    assert!(fake.wait_for_sent(36, PATIENCE).await);
+    app.shutdown().await;
+    let refused = fake.calls().into_iter().filter(|c| c.status == 429).count();
+    assert_eq!(refused, 0, "no 429 provoked");
+}
+
+#[tokio::test]
+async fn two_hundred_updates_from_twenty_chats_all_answered_once_in_order() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "interleaved", &[]).await;
+    let mut updates: Vec<(i64, i64)> = Vec::new();
+    for i in 0..10 {
+        for c in 0..20 {
+            let user = TgUser::new(1000 + c, "U");
+            let chat = TgChat::private(1000 + c, "U");
+            let u = fake.send_text(&chat, &user, &format!("/tr es,fr message {i}"));
+            updates.push((1000 + c, u));
+        }
+    }
+    assert!(fake.wait_for_sent(200, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 200);
+    for c in 0..20 {
+        let chat = 1000 + c;
+        let want: Vec<Option<i64>> = updates
+            .iter()
+            .filter(|(ch, _)| *ch == chat)
+            .map(|(_, u)| fake.message_id_of(*u))
+            .collect();
+        let got: Vec<Option<i64>> = sent
+            .iter()
+            .filter(|s| s.chat_id == chat)
+            .map(|s| s.reply_to_message_id)
+            .collect();
+        assert_eq!(got, want, "chat {chat}: every update once, in order");
+    }
+}
+
+#[tokio::test]
+async fn killing_the_session_and_conversations_while_updates_flow_loses_nothing() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "kills", &[]).await;
+    let mut expected = 0;
+    for round in 0..5 {
+        for c in 0..10 {
+            let user = TgUser::new(2000 + c, "U");
+            fake.send_text(
+                &TgChat::private(2000 + c, "U"),
+                &user,
+                &format!("/tr es round {round}"),
+            );
+            expected += 1;
+        }
+        let tree = app.tree().await;
+        let victims: Vec<_> = tree
+            .walk()
+            .into_iter()
+            .filter(|(_, n)| matches!(n.kind, ActorKind::Session | ActorKind::Conversation))
+            .filter_map(|(_, n)| n.cell.clone())
+            .take(3)
+            .collect();
+        for v in victims {
+            v.kill();
+        }
+    }
+    assert!(fake.wait_for_sent(expected, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let sent = fake.sent();
+    assert_eq!(sent.len(), expected);
+    let mut seen = std::collections::HashSet::new();
+    for s in &sent {
+        assert!(
+            seen.insert((s.chat_id, s.reply_to_message_id)),
+            "answered twice: {s:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn voice_without_a_transcription_provider_says_so() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let app = start_bot(&fake, "voice-off", &[]).await;
+    fake.push_message(MessageBuilder::voice(
+        &TgChat::private(42, "Ann"),
+        &ann(),
+        "voice-1",
+        3,
+        Some("/tr es"),
+    ));
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    app.shutdown().await;
+    assert!(
+        fake.sent()[0]
+            .text
+            .contains("Voice messages are not enabled"),
+        "{}",
+        fake.sent()[0].text
+    );
+}
+
+#[tokio::test]
+async fn voice_messages_are_transcribed_then_translated() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    provider.set_transcription(tolmach_testkit::TranscriptionBehavior::Text(
+        "good morning".into(),
+    ));
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let audio = b"OggS-fake-opus-voice-note".to_vec();
+    fake.add_file("voice-1", "voice/file_1.oga", audio.clone());
+    fake.add_file("voice-2", "voice/file_2.oga", audio.clone());
+    let url = provider.base_url();
+    let app = start_bot(
+        &fake,
+        "voice",
+        &[
+            ("TOLMACH_TRANSCRIPTION_KIND", "openai"),
+            ("TOLMACH_TRANSCRIPTION_BASE_URL", &url),
+            ("TOLMACH_TRANSCRIPTION_MODEL", "whisper-large-v3"),
+        ],
+    )
+    .await;
+    let chat = TgChat::private(42, "Ann");
+    let with_caption = fake.push_message(MessageBuilder::voice(
+        &chat,
+        &ann(),
+        "voice-1",
+        3,
+        Some("/tr es,fr"),
+    ));
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    let bare = fake.push_message(MessageBuilder::voice(&chat, &ann(), "voice-2", 2, None));
+    assert!(fake.wait_for_sent(2, PATIENCE).await);
+    let too_long = fake.push_message(MessageBuilder::voice(
+        &chat,
+        &ann(),
+        "voice-3",
+        3600,
+        Some("/tr es"),
+    ));
+    assert!(fake.wait_for_sent(3, PATIENCE).await);
+    app.shutdown().await;
+
+    let reply = |u: i64| {
+        let mid = fake.message_id_of(u);
+        fake.sent()
+            .into_iter()
+            .find(|s| s.reply_to_message_id == mid)
+            .map(|s| s.text)
+            .unwrap_or_default()
+    };
+    assert!(
+        reply(with_caption).starts_with("Spanish: Buenos días\nFrench: Bonjour"),
+        "{}",
+        reply(with_caption)
+    );
+    assert!(
+        reply(bare).starts_with("You said: \u{201c}good morning\u{201d}"),
+        "{}",
+        reply(bare)
+    );
+    assert!(
+        reply(too_long).contains("up to 600 seconds"),
+        "{}",
+        reply(too_long)
+    );
+    let recorded = provider.transcriptions();
+    assert_eq!(
+        recorded.len(),
+        2,
+        "the over-long one was not sent to the provider"
+    );
+    assert_eq!(recorded[0].file, audio);
+    assert_eq!(recorded[0].model.as_deref(), Some("whisper-large-v3"));
+}
+
+#[tokio::test]
+async fn errors_are_described_without_urls_tokens_or_user_text() {
+    // Nothing listens on this port: the call fails with a network error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let bot = teloxide::Bot::new(TOKEN).set_api_url(url.parse().expect("url"));
+    let err = teloxide::requests::Requester::get_me(&bot)
+        .await
+        .expect_err("nothing listens");
+    let ours = tolmach::platforms::telegram::describe(&err);
+    assert!(
+        !ours.contains("TEST-secret") && !ours.contains(&url),
+        "{ours}"
+    );
+    assert_eq!(ours, "cannot connect");
+
+    // A broken answer carries the raw body, which can hold users' messages.
+    let raw = r#"{"ok":true,"result":[{"message":{"text":"my private message"#;
+    let source = serde_json::from_str::<serde_json::Value>(raw).expect_err("broken");
+    let err = teloxide::RequestError::InvalidJson {
+        source: std::sync::Arc::new(source),
+        raw: raw.into(),
+    };
+    assert!(
+        err.to_string().contains("my private message"),
+        "teloxide's message shows it"
+    );
+    let ours = tolmach::platforms::telegram::describe(&err);
+    assert!(!ours.contains("my private message"), "{ours}");
+}
