@@ -215,7 +215,11 @@ async fn the_telegram_token_never_reaches_the_logs() {
     .await
     .expect("the failure is logged");
     let pid = child.id().expect("pid").to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
     while let Ok(Some(line)) = stderr.next_line().await {
         seen.push(line);
     }
