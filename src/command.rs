@@ -16,6 +16,9 @@
 
 use crate::lang::Lang;
 
+/// Room for the command and the language list around the text itself.
+const OVERHEAD_CHARS: usize = 1000;
+
 /// What a user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -76,6 +79,15 @@ pub fn parse(
         return Ok(Command::Empty);
     }
     if let Some(chars) = original_chars {
+        return Err(ParseError::TooLong {
+            chars,
+            max: limits.max_text_chars,
+        });
+    }
+    // Far over the limit even with a command and a language list around it: refuse before
+    // doing any work on it.
+    let chars = trimmed.chars().count();
+    if chars > limits.max_text_chars.saturating_add(OVERHEAD_CHARS) {
         return Err(ParseError::TooLong {
             chars,
             max: limits.max_text_chars,
@@ -197,7 +209,7 @@ fn natural_translate(rest: &str) -> Result<Request, ParseError> {
     let mut first_error = None;
     for &(start, end) in &splits {
         let list = &rest[end..];
-        match parse_language_list(list) {
+        match language_list(list) {
             Ok(targets) => {
                 let (text, source) = split_source(&rest[..start]);
                 return Ok(Request {
@@ -211,7 +223,8 @@ fn natural_translate(rest: &str) -> Result<Request, ParseError> {
             }
         }
     }
-    Err(first_error.unwrap_or(ParseError::NoTargets))
+    // The rightmost split is the one the user most likely meant: explain that one.
+    Err(first_error.map_or(ParseError::NoTargets, ListError::into_parse_error))
 }
 
 /// `good morning -> es, fr`.
@@ -238,11 +251,30 @@ fn split_source(text: &str) -> (&str, Option<&'static Lang>) {
 
 /// Whether `text` is nothing but a list of languages (`es, fr`, `Spanish and German`).
 pub fn is_language_list(text: &str) -> bool {
-    parse_language_list(text).is_ok()
+    language_list(text).is_ok()
+}
+
+/// Why a language list did not parse; suggestions are computed only for the one shown.
+enum ListError {
+    Empty,
+    Unknown(Vec<String>),
+}
+
+impl ListError {
+    fn into_parse_error(self) -> ParseError {
+        match self {
+            ListError::Empty => ParseError::NoTargets,
+            ListError::Unknown(items) => unknown(items.iter().map(String::as_str)),
+        }
+    }
+}
+
+fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
+    language_list(list).map_err(ListError::into_parse_error)
 }
 
 /// `Spanish, French and German` → [es, fr, de]; every item must be a language.
-fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
+fn language_list(list: &str) -> Result<Vec<&'static Lang>, ListError> {
     let normalized = list
         .trim()
         .trim_end_matches(['.', '!', '?', ':', ';'])
@@ -256,10 +288,10 @@ fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
         .filter(|s| !s.is_empty())
         .collect();
     if items.is_empty() {
-        return Err(ParseError::NoTargets);
+        return Err(ListError::Empty);
     }
     let mut targets = Vec::new();
-    let mut bad = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
     for item in items {
         match Lang::lookup(item) {
             Some(lang) => targets.push(lang),
@@ -269,7 +301,7 @@ fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
                     item.split_whitespace().map(Lang::lookup).collect();
                 match words {
                     Some(langs) if !langs.is_empty() => targets.extend(langs),
-                    _ => bad.push(item),
+                    _ => bad.push(item.to_string()),
                 }
             }
         }
@@ -277,7 +309,7 @@ fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
     if bad.is_empty() {
         Ok(targets)
     } else {
-        Err(unknown(bad.into_iter()))
+        Err(ListError::Unknown(bad))
     }
 }
 
@@ -443,13 +475,22 @@ mod tests {
 
     #[test]
     fn limits_and_odd_input() {
+        // Far too long: refused on sight, counting the whole message.
+        let huge = format!("translate {} to es", "a".repeat(6000));
+        assert_eq!(
+            parse(&huge, None, LIMITS),
+            Err(ParseError::TooLong {
+                chars: 6016,
+                max: 4000
+            })
+        );
         assert_eq!(parse("   \n\t ", None, LIMITS), Ok(Command::Empty));
         assert_eq!(parse("hello there", None, LIMITS), Ok(Command::NotACommand));
-        let long = format!("translate {} to es", "a".repeat(5000));
+        let long = format!("translate {} to es", "a".repeat(4500));
         assert_eq!(
             parse(&long, None, LIMITS),
             Err(ParseError::TooLong {
-                chars: 5000,
+                chars: 4500,
                 max: 4000
             })
         );

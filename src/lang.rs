@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
+/// Longest input [`Lang::suggest`] considers, in characters.
+const MAX_SUGGEST_INPUT: usize = 48;
+
 /// One language: its codes and the names it is known by.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Lang {
@@ -276,6 +279,30 @@ static INDEX: LazyLock<HashMap<String, &'static Lang>> = LazyLock::new(|| {
     index
 });
 
+/// Every language's lowercased names with their folded forms, computed once for [`Lang::suggest`].
+static SUGGEST_NAMES: LazyLock<Vec<(&'static Lang, Vec<(String, String)>)>> = LazyLock::new(|| {
+    LANGUAGES
+        .iter()
+        .map(|lang| {
+            let names = names(lang)
+                .map(|n| (fold(&n), n))
+                .map(|(f, n)| (n, f))
+                .collect();
+            (lang, names)
+        })
+        .collect()
+});
+
+/// 1 for equal strings, 0 for nothing in common: edit distance counting adjacent swaps as one
+/// edit (optimal string alignment), relative to the longer string.
+fn similarity(a: &str, b: &str) -> f64 {
+    let longest = a.chars().count().max(b.chars().count());
+    if longest == 0 {
+        return 1.0;
+    }
+    1.0 - strsim::osa_distance(a, b) as f64 / longest as f64
+}
+
 /// Lowercased English name, autonym and aliases.
 fn names(lang: &Lang) -> impl Iterator<Item = String> {
     [lang.name, lang.native]
@@ -390,27 +417,31 @@ impl Lang {
     /// (on both the raw and the accent-folded forms), at least 0.7; Jaro-Winkler breaks ties.
     /// Input far from every name ("klingon", "xyzzy") gives an empty `Vec`.
     pub fn suggest(input: &str, max: usize) -> Vec<&'static Lang> {
+        // No language name is this long; and the cost below grows with the input's length.
+        if input.chars().count() > MAX_SUGGEST_INPUT {
+            return Vec::new();
+        }
         let Some(key) = normalize(input) else {
             return Vec::new();
         };
         let folded = fold(&key);
-        let mut scored: Vec<(f64, f64, &'static Lang)> = LANGUAGES
-            .iter()
-            .filter_map(|lang| {
-                let mut best = (0.0_f64, 0.0_f64);
-                for name in names(lang) {
-                    let name_folded = fold(&name);
-                    let score = strsim::normalized_damerau_levenshtein(&key, &name).max(
-                        strsim::normalized_damerau_levenshtein(&folded, &name_folded),
-                    );
-                    let tie = strsim::jaro_winkler(&folded, &name_folded);
-                    if (score, tie) > best {
-                        best = (score, tie);
-                    }
+        let mut scored: Vec<(f64, f64, &'static Lang)> = Vec::new();
+        for (lang, names) in SUGGEST_NAMES.iter() {
+            let mut best = (0.0_f64, 0.0_f64);
+            for (name, name_folded) in names {
+                let score = similarity(&key, name).max(similarity(&folded, name_folded));
+                if score < SUGGEST_THRESHOLD && score <= best.0 {
+                    continue;
                 }
-                (best.0 >= SUGGEST_THRESHOLD).then_some((best.0, best.1, lang))
-            })
-            .collect();
+                let tie = strsim::jaro_winkler(&folded, name_folded);
+                if (score, tie) > best {
+                    best = (score, tie);
+                }
+            }
+            if best.0 >= SUGGEST_THRESHOLD {
+                scored.push((best.0, best.1, lang));
+            }
+        }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
         scored
             .into_iter()

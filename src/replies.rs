@@ -239,7 +239,7 @@ pub fn parse_error(e: &ParseError) -> String {
             parts.join("\n")
         }
         ParseError::TooLong { chars, max } => format!(
-            "That text is {chars} characters long; I translate up to {max} characters at a time. \
+            "That message is {chars} characters long; I translate up to {max} characters at a time. \
              Please send it in smaller parts."
         ),
         ParseError::TooManyTargets { count, max } => {

@@ -55,7 +55,7 @@ async fn piped_input_gets_every_line_answered_then_a_clean_exit() {
     let expected = [
         "Spanish: Buenos días\nFrench: Bonjour\nGerman: Guten Morgen",
         "That message is empty",
-        "That text is 100000 characters long",
+        "characters long; I translate up to 4000 characters",
         "I don't know the language \"Klingon\"",
         "Translation failed: not in the offline demo phrasebook",
         "Spanish: Gracias\nFrench: Merci",

@@ -54,7 +54,7 @@ async fn every_kind_of_bad_input_gets_one_clear_reply() {
     let cases: Vec<(String, &str)> = vec![
         (String::new(), "empty"),
         ("   \t  ".into(), "empty"),
-        (huge, "100000 characters"),
+        (huge, "characters long; I translate up to 4000"),
         (
             "translate hi to Klingon".into(),
             "I don't know the language \"Klingon\"",

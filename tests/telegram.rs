@@ -244,6 +244,7 @@ async fn flood_control_is_waited_out_never_shortened() {
 #[tokio::test]
 async fn server_errors_and_broken_json_are_retried_without_duplicates() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next("getUpdates", Fault::ServerError(503), 1);
     fake.fail_next("getUpdates", Fault::MalformedJson, 2);
     fake.fail_next("sendMessage", Fault::ServerError(502), 1);
     fake.fail_next("sendMessage", Fault::MalformedJson, 1);
