@@ -280,7 +280,10 @@ static INDEX: LazyLock<HashMap<String, &'static Lang>> = LazyLock::new(|| {
 });
 
 /// Every language's lowercased names with their folded forms, computed once for [`Lang::suggest`].
-static SUGGEST_NAMES: LazyLock<Vec<(&'static Lang, Vec<(String, String)>)>> = LazyLock::new(|| {
+/// A language's names, each as (lowercased, folded).
+type NameForms = Vec<(String, String)>;
+
+static SUGGEST_NAMES: LazyLock<Vec<(&'static Lang, NameForms)>> = LazyLock::new(|| {
     LANGUAGES
         .iter()
         .map(|lang| {
