@@ -687,3 +687,45 @@ async fn errors_are_described_without_urls_tokens_or_user_text() {
     let ours = tolmach::platforms::telegram::describe(&err);
     assert!(!ours.contains("my private message"), "{ours}");
 }
+
+#[tokio::test]
+async fn a_slow_answer_does_not_make_the_bot_hammer_get_updates() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    provider.set_behavior(tolmach_testkit::Behavior::delayed(
+        Duration::from_secs(3),
+        tolmach_testkit::Behavior::Echo,
+    ));
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let url = provider.base_url();
+    let app = start_bot(
+        &fake,
+        "no-hammer",
+        &[
+            ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
+            ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
+            ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
+            ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
+        ],
+    )
+    .await;
+    fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es slow one");
+    provider.wait_for_requests(1).await;
+    let polls_before = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "getupdates")
+        .count();
+    // While the answer takes 3 s the unanswered update holds the offset, so Telegram returns it
+    // at once on every poll; the bot must not spin on that.
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    let polls = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "getupdates")
+        .count()
+        - polls_before;
+    assert!(polls <= 10, "{polls} getUpdates calls during a 3 s answer");
+    app.shutdown().await;
+}

@@ -30,7 +30,7 @@ use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, FileId, Me, MessageId, ReplyParameters};
 use teloxide::{ApiError, RequestError};
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::{Notify, OnceCell, watch};
 
 use self::classify::{Classified, classify};
 use super::{MediaError, Platform, SendError};
@@ -43,6 +43,11 @@ use crate::telemetry::metrics::Metrics;
 
 /// Telegram's limit on one message, in UTF-16 code units.
 pub const MAX_MESSAGE_LEN: usize = 4096;
+
+/// How long to wait before polling again when a poll brought only updates already being
+/// answered (Telegram returns them at once while they hold the offset back): an answer
+/// (acknowledgement) ends the wait sooner.
+const REDELIVERY_PAUSE: Duration = Duration::from_millis(500);
 
 const STORE_KEY: &str = "telegram";
 
@@ -90,6 +95,8 @@ pub struct TelegramPlatform {
     poll: Mutex<Poll>,
     store: Arc<Store>,
     closed: watch::Sender<bool>,
+    /// Signalled on every acknowledgement: the offset may have moved.
+    progress: Notify,
     metrics: Metrics,
 }
 
@@ -125,6 +132,7 @@ impl TelegramPlatform {
             }),
             store,
             closed: watch::Sender::new(false),
+            progress: Notify::new(),
             metrics,
             config,
         })
@@ -190,7 +198,9 @@ impl TelegramPlatform {
     }
 
     /// Sorts a batch of updates into the buffer (answered) and the handled set (ignored).
-    fn absorb(&self, updates: Vec<Update>, me: &Me) {
+    /// Returns how many were new.
+    fn absorb(&self, updates: Vec<Update>, me: &Me) -> usize {
+        let mut new = 0;
         let mut ignored = Vec::new();
         let mut poll = self.lock();
         for update in updates {
@@ -199,6 +209,7 @@ impl TelegramPlatform {
             if id < poll.cursor || poll.handled.contains(&id) || poll.in_flight.contains(&id) {
                 continue; // redelivered: already handled or being answered
             }
+            new += 1;
             match classify(&update, me) {
                 Classified::Answer(inbound) => {
                     poll.in_flight.insert(id);
@@ -212,6 +223,7 @@ impl TelegramPlatform {
             }
         }
         self.persist(&mut poll, &ignored);
+        new
     }
 
     /// Writes handled ids and the cursor; called with the poll lock held so writes stay in
@@ -329,7 +341,14 @@ impl Platform for TelegramPlatform {
             match self.until_closed(request.send()).await? {
                 Ok(updates) => {
                     backoff = Duration::from_secs(1);
-                    self.absorb(updates, &me);
+                    let fetched = updates.len();
+                    let progress = self.progress.notified();
+                    if self.absorb(updates, &me) == 0 && fetched > 0 {
+                        // Only updates still being answered: wait for an answer, or a moment
+                        // for something new behind them, instead of spinning.
+                        self.until_closed(tokio::time::timeout(REDELIVERY_PAUSE, progress))
+                            .await?;
+                    }
                 }
                 Err(e) => {
                     let hint = match &e {
@@ -420,6 +439,8 @@ impl Platform for TelegramPlatform {
             poll.handled.insert(id);
             self.persist(&mut poll, &[id]);
         }
+        drop(poll);
+        self.progress.notify_waiters();
     }
 
     async fn fetch_voice(&self, voice: &Voice) -> Result<Vec<u8>, MediaError> {
