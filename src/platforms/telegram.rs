@@ -346,7 +346,9 @@ impl Platform for TelegramPlatform {
                     if self.absorb(updates, &me) == 0 && fetched > 0 {
                         // Only updates still being answered: wait for an answer, or a moment
                         // for something new behind them, instead of spinning.
-                        self.until_closed(tokio::time::timeout(REDELIVERY_PAUSE, progress))
+                        // Either outcome (an answer, or the pause ran out) means: poll again.
+                        let _ = self
+                            .until_closed(tokio::time::timeout(REDELIVERY_PAUSE, progress))
                             .await?;
                     }
                 }
