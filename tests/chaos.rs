@@ -90,24 +90,23 @@ async fn killing_actors_of_every_kind_under_load_loses_and_doubles_nothing() {
 
     let fake = FakeProvider::start().await.expect("fake provider");
     fake.set_behavior(Behavior::delayed(Duration::from_millis(3), Behavior::Echo));
-    let url = fake.base_url();
-    let (app, platform) = start(&[
-        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
-        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
-        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
-        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
-        ("TOLMACH_SUPERVISION_MAX_RESTARTS", "1000000"),
-        ("TOLMACH_SUPERVISION_WITHIN", "1s"),
-        ("TOLMACH_SUPERVISION_BACKOFF_MAX", "5ms"),
-        ("TOLMACH_CONVERSATION_MAX_RESTARTS", "1000000"),
-        ("TOLMACH_CONVERSATION_WITHIN", "1s"),
-        ("TOLMACH_CONVERSATION_MAX_ATTEMPTS", "1000000"),
-        ("TOLMACH_CONVERSATION_REQUEST_TIMEOUT", "10m"),
-        ("TOLMACH_CONVERSATION_IDLE_TIMEOUT", "1h"),
-        ("TOLMACH_RATE_LIMIT_PER_MINUTE", "1000000"),
-        ("TOLMACH_RATE_LIMIT_BURST", "1000000"),
-        ("TOLMACH_BREAKER_FAILURE_THRESHOLD", "1000000"),
-    ])
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(
+        &owned,
+        &[
+            ("TOLMACH_SUPERVISION_MAX_RESTARTS", "1000000"),
+            ("TOLMACH_SUPERVISION_WITHIN", "1s"),
+            ("TOLMACH_SUPERVISION_BACKOFF_MAX", "5ms"),
+            ("TOLMACH_CONVERSATION_MAX_RESTARTS", "1000000"),
+            ("TOLMACH_CONVERSATION_WITHIN", "1s"),
+            ("TOLMACH_CONVERSATION_MAX_ATTEMPTS", "1000000"),
+            ("TOLMACH_CONVERSATION_REQUEST_TIMEOUT", "10m"),
+            ("TOLMACH_CONVERSATION_IDLE_TIMEOUT", "1h"),
+            ("TOLMACH_RATE_LIMIT_PER_MINUTE", "1000000"),
+            ("TOLMACH_RATE_LIMIT_BURST", "1000000"),
+            ("TOLMACH_BREAKER_FAILURE_THRESHOLD", "1000000"),
+        ],
+    ))
     .await;
     let app = Arc::new(app);
 

@@ -159,14 +159,11 @@ async fn an_unreachable_provider_is_a_transport_error() {
 #[tokio::test]
 async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
     let fake = FakeProvider::start().await.expect("fake");
-    let url = fake.base_url();
-    let (app, platform) = start(&[
-        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
-        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
-        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
-        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
-        ("TOLMACH_BREAKER_FAILURE_THRESHOLD", "100"),
-    ])
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(
+        &owned,
+        &[("TOLMACH_BREAKER_FAILURE_THRESHOLD", "100")],
+    ))
     .await;
     let all = platform.push(
         "c",
@@ -198,15 +195,14 @@ async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
 async fn a_provider_that_hangs_for_one_language_gives_an_explicit_partial_result() {
     let fake = FakeProvider::start().await.expect("fake");
     fake.push_script([Behavior::Hang]);
-    let url = fake.base_url();
-    let (app, platform) = start(&[
-        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
-        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
-        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
-        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
-        ("TOLMACH_PROVIDERS_DEMO_ENABLED", "false"),
-        ("TOLMACH_CONVERSATION_REQUEST_TIMEOUT", "1s"),
-    ])
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(
+        &owned,
+        &[
+            ("TOLMACH_PROVIDERS_DEMO_ENABLED", "false"),
+            ("TOLMACH_CONVERSATION_REQUEST_TIMEOUT", "1s"),
+        ],
+    ))
     .await;
     let key = platform.push("c", "u", "/tr es,fr,de hello");
     assert!(platform.wait_for_replies(1, PATIENCE).await);

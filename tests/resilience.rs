@@ -10,26 +10,6 @@ use tolmach::providers::breaker::CircuitState;
 use tolmach::telemetry::metrics::Metric;
 use tolmach_testkit::{Behavior, FakeProvider};
 
-fn fake_provider_env(url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai".into()),
-        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", url.into()),
-        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m".into()),
-        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1".into()),
-    ]
-}
-
-fn env<'a>(
-    owned: &'a [(&'static str, String)],
-    more: &[(&'static str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    owned
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .chain(more.iter().copied())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_cooldown_survives_killing_the_rate_limiter() {
     let (app, platform) = start(&[
@@ -71,8 +51,8 @@ async fn a_cooldown_survives_killing_the_rate_limiter() {
 async fn an_open_breaker_survives_killing_the_provider_actor() {
     let fake = FakeProvider::start().await.expect("fake");
     fake.set_behavior(Behavior::Status(500));
-    let owned = fake_provider_env(&fake.base_url());
-    let (app, platform) = start(&env(
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(
         &owned,
         &[
             ("TOLMACH_BREAKER_FAILURE_THRESHOLD", "2"),
@@ -118,8 +98,8 @@ async fn an_open_breaker_survives_killing_the_provider_actor() {
 async fn killing_the_coordinator_mid_request_loses_nothing() {
     let fake = FakeProvider::start().await.expect("fake");
     fake.push_script([Behavior::Hang]);
-    let owned = fake_provider_env(&fake.base_url());
-    let (app, platform) = start(&env(&owned, &[])).await;
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(&owned, &[])).await;
     let key = platform.push("c", "u", "/tr ja good evening");
     fake.wait_for_requests(1).await; // the request is in flight inside the coordinator
     kill_and_wait_restart(&app, "root/coordinator").await;
@@ -136,8 +116,8 @@ async fn killing_the_coordinator_mid_request_loses_nothing() {
 async fn killing_a_conversation_mid_request_loses_nothing() {
     let fake = FakeProvider::start().await.expect("fake");
     fake.push_script([Behavior::Hang]);
-    let owned = fake_provider_env(&fake.base_url());
-    let (app, platform) = start(&env(&owned, &[])).await;
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(&owned, &[])).await;
     let key = platform.push("chat-1", "u", "/tr ko thank you");
     let next = platform.push("chat-1", "u", "/tr ko hello");
     fake.wait_for_requests(1).await;
@@ -160,8 +140,12 @@ async fn killing_a_conversation_mid_request_loses_nothing() {
 async fn killing_the_session_loses_nothing() {
     let fake = FakeProvider::start().await.expect("fake");
     fake.set_behavior(Behavior::delayed(Duration::from_millis(20), Behavior::Echo));
-    let owned = fake_provider_env(&fake.base_url());
-    let (app, platform) = start(&env(&owned, &[("TOLMACH_RATE_LIMIT_BURST", "1000")])).await;
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(
+        &owned,
+        &[("TOLMACH_RATE_LIMIT_BURST", "1000")],
+    ))
+    .await;
     let keys: Vec<_> = (0..60)
         .map(|i| platform.push(&format!("c{}", i % 6), "u", &format!("/tr fr message {i}")))
         .collect();
@@ -180,8 +164,12 @@ async fn killing_the_session_loses_nothing() {
 async fn a_message_that_keeps_killing_its_conversation_gets_an_apology() {
     let fake = FakeProvider::start().await.expect("fake");
     fake.set_behavior(Behavior::Hang);
-    let owned = fake_provider_env(&fake.base_url());
-    let (app, platform) = start(&env(&owned, &[("TOLMACH_CONVERSATION_MAX_ATTEMPTS", "2")])).await;
+    let owned = common::fake_provider(&fake.base_url());
+    let (app, platform) = start(&common::env(
+        &owned,
+        &[("TOLMACH_CONVERSATION_MAX_ATTEMPTS", "2")],
+    ))
+    .await;
     let key = platform.push("poison", "u", "/tr es boom");
     for attempt in 1..=2 {
         fake.wait_for_requests(attempt).await;

@@ -368,18 +368,8 @@ async fn long_replies_are_split_within_telegrams_limit() {
         .await
         .expect("fake provider");
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
-    let url = provider.base_url();
-    let app = start_bot(
-        &fake,
-        "split",
-        &[
-            ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
-            ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
-            ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
-            ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
-        ],
-    )
-    .await;
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot(&fake, "split", &common::env(&owned, &[])).await;
     let sentence = "Ça va très bien, merci 👍. ".repeat(20);
     let update = fake.send_text(
         &TgChat::private(42, "Ann"),
@@ -698,18 +688,8 @@ async fn a_slow_answer_does_not_make_the_bot_hammer_get_updates() {
         tolmach_testkit::Behavior::Echo,
     ));
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
-    let url = provider.base_url();
-    let app = start_bot(
-        &fake,
-        "no-hammer",
-        &[
-            ("TOLMACH_PROVIDERS_FAKE_KIND", "openai"),
-            ("TOLMACH_PROVIDERS_FAKE_BASE_URL", &url),
-            ("TOLMACH_PROVIDERS_FAKE_MODEL", "m"),
-            ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1"),
-        ],
-    )
-    .await;
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot(&fake, "no-hammer", &common::env(&owned, &[])).await;
     fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es slow one");
     provider.wait_for_requests(1).await;
     let polls_before = fake

@@ -135,6 +135,33 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
+/// The endpoint `path` under an API base URL (`https://host/v1` + `chat/completions`), and a
+/// pooled HTTP client for it: keep-alive, the given timeout, no proxy for loopback servers
+/// (Ollama, vLLM, the test kit's fakes).
+pub(crate) fn endpoint(
+    base_url: &url::Url,
+    path: &str,
+    timeout: Duration,
+) -> Result<(url::Url, reqwest::Client), String> {
+    let mut base = base_url.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    let url = base.join(path).map_err(|e| format!("bad base_url: {e}"))?;
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("tolmach/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_idle_timeout(Duration::from_secs(90));
+    if openai::is_loopback(&url) {
+        builder = builder.no_proxy();
+    }
+    let client = builder
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    Ok((url, client))
+}
+
 /// Errors building a provider from configuration.
 #[derive(Debug, thiserror::Error)]
 #[error("provider {name}: {reason}")]

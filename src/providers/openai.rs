@@ -43,25 +43,7 @@ struct ChoiceMessage {
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, String> {
-        let mut base = config.base_url.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let url = base
-            .join("chat/completions")
-            .map_err(|e| format!("bad base_url: {e}"))?;
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("tolmach/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(90));
-        if is_loopback(&url) {
-            // A local server (Ollama, vLLM, the test kit's fake) is never reached through a proxy.
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        let (url, client) = super::endpoint(&config.base_url, "chat/completions", config.timeout)?;
         Ok(Self {
             client,
             url,

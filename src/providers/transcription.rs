@@ -6,8 +6,6 @@
 //! [`ProviderError`]s as translation providers; the key is a bearer token and appears nowhere
 //! else.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -43,23 +41,8 @@ struct TranscriptionResponse {
 
 impl OpenAiTranscriber {
     pub fn new(config: TranscriptionConfig) -> Result<Self, String> {
-        let mut base = config.base_url.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let url = base
-            .join("audio/transcriptions")
-            .map_err(|e| format!("bad base_url: {e}"))?;
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("tolmach/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)));
-        if super::openai::is_loopback(&url) {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        let (url, client) =
+            super::endpoint(&config.base_url, "audio/transcriptions", config.timeout)?;
         Ok(Self {
             client,
             url,

@@ -78,3 +78,26 @@ pub async fn settle(app: &App) {
         "messages still in flight"
     );
 }
+
+/// Environment that adds the test kit's fake OpenAI-compatible server at `url` as provider
+/// `fake`, tried before the demo.
+pub fn fake_provider(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai".into()),
+        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", url.into()),
+        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m".into()),
+        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1".into()),
+    ]
+}
+
+/// `owned` and `more` as one list of borrowed pairs, for [`config`].
+pub fn env<'a>(
+    owned: &'a [(&'static str, String)],
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    owned
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
