@@ -42,7 +42,10 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
     let Some(from) = &m.from else {
         return Classified::Ignore("no_sender");
     };
-    if from.is_bot {
+    // An anonymous group admin writes as @GroupAnonymousBot (a "bot") on behalf of the group
+    // itself: a person, so answered like anyone else.
+    let anonymous_admin = m.sender_chat.as_ref().is_some_and(|c| c.id == m.chat.id);
+    if from.is_bot && !anonymous_admin {
         return Classified::Ignore("from_bot");
     }
     let MessageKind::Common(common) = &m.kind else {
@@ -314,6 +317,19 @@ mod tests {
         let post = json!({"message_id": 1, "date": 1_700_000_000,
             "chat": {"id": -5, "type": "channel", "title": "C"}, "text": "news"});
         assert_eq!(ignored(&update("channel_post", post)), "channel_post");
+        let anonymous_admin = msg(
+            group(),
+            "/tr es hi",
+            json!({
+                "from": {"id": 1_087_968_824_u64, "is_bot": true, "first_name": "Group",
+                         "username": "GroupAnonymousBot"},
+                "sender_chat": group()
+            }),
+        );
+        assert_eq!(
+            answered(&update("message", anonymous_admin)).text,
+            "/tr es hi"
+        );
         let from_bot = msg(
             private(),
             "hi",
