@@ -33,6 +33,7 @@ use crate::delivery::{Ledger, Outbox, RetryPolicy};
 use crate::domain::PlatformId;
 use crate::platforms::Platform;
 use crate::platforms::console::ConsolePlatform;
+use crate::platforms::discord::DiscordPlatform;
 use crate::platforms::telegram::TelegramPlatform;
 use crate::providers::breaker::Breaker;
 use crate::providers::transcription::OpenAiTranscriber;
@@ -40,7 +41,7 @@ use crate::roma::execute::ProviderRoute;
 use crate::store::Store;
 use crate::supervision::{
     ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
-    SupervisorArgs, SupervisorMsg, TreeNode, TreeWatch, started,
+    SupervisorMsg, SupervisorTemplate, TreeNode, TreeWatch, started,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -62,6 +63,8 @@ pub enum AppError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot set up Telegram: {0}")]
     Telegram(#[from] crate::platforms::telegram::TelegramError),
+    #[error("cannot set up Discord: {0}")]
+    Discord(#[from] crate::platforms::discord::DiscordError),
     #[error("the supervision tree failed to start: {0}")]
     Start(String),
     #[error("the root supervisor gave up (restart intensity exceeded); see the log for the cause")]
@@ -99,6 +102,14 @@ pub fn platforms_from_config(
         let store = Store::open(&config.runtime.data_dir)?;
         platforms.push(Arc::new(TelegramPlatform::new(
             telegram.clone(),
+            store,
+            metrics.clone(),
+        )?));
+    }
+    if let Some(discord) = &config.platforms.discord {
+        let store = Store::open(&config.runtime.data_dir)?;
+        platforms.push(Arc::new(DiscordPlatform::new(
+            discord.clone(),
             store,
             metrics.clone(),
         )?));
@@ -222,11 +233,25 @@ impl App {
             platforms: platforms.iter().map(|p| (p.id(), p.clone())).collect(),
         });
 
-        // Platforms: an outbox and a session each.
+        let template = SupervisorTemplate {
+            intensity: config.supervision.intensity,
+            backoff: config.supervision.backoff,
+            child_shutdown_timeout: config.supervision.child_shutdown_timeout,
+            metrics: metrics.clone(),
+            watch: tree_watch.clone(),
+        };
+
+        // Platforms: their own actors (if any), then an outbox and a session each.
         let mut outboxes = Vec::new();
         let mut entries = Vec::new();
         let mut session_specs = Vec::new();
         for platform in platforms {
+            session_specs.extend(
+                platform
+                    .actors(&template)
+                    .await
+                    .map_err(|e| AppError::Start(format!("{}: {e}", platform.id())))?,
+            );
             let outbox = Outbox::new(
                 platform.clone(),
                 ledger.clone(),
@@ -274,21 +299,9 @@ impl App {
         }
 
         let supervisor_args = {
-            let (sup, m, watch) = (
-                config.supervision.clone(),
-                metrics.clone(),
-                tree_watch.clone(),
-            );
-            move |id: &str, kind: ActorKind, children: Vec<ChildSpec>| SupervisorArgs {
-                id: id.to_string(),
-                kind,
-                strategy: Strategy::OneForOne,
-                intensity: sup.intensity,
-                backoff: sup.backoff,
-                child_shutdown_timeout: sup.child_shutdown_timeout,
-                children,
-                metrics: m.clone(),
-                watch: watch.clone(),
+            let template = template.clone();
+            move |id: &str, kind: ActorKind, children: Vec<ChildSpec>| {
+                template.args(id, kind, Strategy::OneForOne, children)
             }
         };
 

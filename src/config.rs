@@ -37,6 +37,8 @@ pub const ENV_ALIASES: &[(&str, &str)] = &[
     ("TOLMACH_LOG", "log.level"),
     ("TELEGRAM_BOT_TOKEN", "platforms.telegram.token"),
     ("TELEGRAM_API_URL", "platforms.telegram.api_url"),
+    ("DISCORD_BOT_TOKEN", "platforms.discord.token"),
+    ("DISCORD_API_URL", "platforms.discord.api_url"),
 ];
 
 /// Where environment variables come from: the process, or a map in tests.
@@ -176,6 +178,22 @@ pub struct PlatformsConfig {
     pub console: ConsoleConfig,
     /// Set when the Telegram platform is enabled.
     pub telegram: Option<TelegramConfig>,
+    /// Set when the Discord platform is enabled.
+    pub discord: Option<DiscordConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    pub token: Secret,
+    pub api_url: url::Url,
+    /// `None`: ask Discord.
+    pub shards: Option<u32>,
+    /// Shards this process runs; `None`: all.
+    pub shard_range: Option<std::ops::Range<u32>>,
+    pub prefix: String,
+    pub register_commands: bool,
+    pub recovery_window: Duration,
+    pub pacing: Pacing,
 }
 
 #[derive(Debug, Clone)]
@@ -480,6 +498,28 @@ struct RawBreaker {
 struct RawPlatforms {
     console: RawConsole,
     telegram: RawTelegram,
+    discord: RawDiscord,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscord {
+    enabled: Toggle,
+    token: String,
+    token_file: PathBuf,
+    api_url: String,
+    shards: figment::value::Value,
+    shard_range: String,
+    prefix: String,
+    register_commands: bool,
+    #[serde(with = "humantime_serde")]
+    recovery_window: Duration,
+    channel_burst: u32,
+    #[serde(with = "humantime_serde")]
+    channel_interval: Duration,
+    global_burst: u32,
+    #[serde(with = "humantime_serde")]
+    global_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -614,6 +654,7 @@ impl Raw {
         }
 
         let telegram = validate_telegram(&self.platforms.telegram, &mut p);
+        let discord = validate_discord(&self.platforms.discord, &mut p);
         let transcription = validate_transcription(&self.transcription, env, &mut p);
 
         let config = Config {
@@ -683,6 +724,7 @@ impl Raw {
                     rate_limited: self.platforms.console.rate_limited,
                 },
                 telegram,
+                discord,
             },
             providers,
             transcription,
@@ -826,6 +868,115 @@ fn validate_telegram(raw: &RawTelegram, p: &mut Problems) -> Option<TelegramConf
         pacing: Pacing {
             per_chat: Some(Rate::new(raw.chat_interval, raw.chat_burst)),
             per_group: Some(Rate::new(raw.group_interval, raw.group_burst)),
+            global: Some(Rate::new(raw.global_interval, raw.global_burst)),
+        },
+    })
+}
+
+/// A token from the config value or from `file`, trimmed; `Err` with a message on a read error.
+fn token_from(value: &str, file: &Path, key: &str) -> Result<String, String> {
+    if file.as_os_str().is_empty() {
+        return Ok(value.trim().to_string());
+    }
+    std::fs::read_to_string(file)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| format!("{key}_file {}: {e}", file.display()))
+}
+
+fn validate_discord(raw: &RawDiscord, p: &mut Problems) -> Option<DiscordConfig> {
+    let token = match token_from(&raw.token, &raw.token_file, "platforms.discord.token") {
+        Ok(t) => t,
+        Err(e) => {
+            p.0.push(e);
+            return None;
+        }
+    };
+    let token = token
+        .strip_prefix("Bot ")
+        .unwrap_or(&token)
+        .trim()
+        .to_string();
+    let wanted = match raw.enabled {
+        Toggle::Off => false,
+        Toggle::On => true,
+        Toggle::Auto => !token.is_empty(),
+    };
+    if !wanted {
+        return None;
+    }
+    if token.is_empty() {
+        p.0.push(
+            "platforms.discord is on but has no token: set DISCORD_BOT_TOKEN (Developer Portal > Bot)"
+                .into(),
+        );
+        return None;
+    }
+    if token.chars().any(char::is_whitespace) {
+        p.0.push("platforms.discord.token does not look like a bot token".into());
+        return None;
+    }
+    let api_url = match url::Url::parse(&raw.api_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        _ => {
+            p.0.push(format!(
+                "platforms.discord.api_url: {:?} is not an http(s) URL",
+                raw.api_url
+            ));
+            return None;
+        }
+    };
+    let shards = match &raw.shards {
+        figment::value::Value::String(_, s) if s.trim() == "auto" => None,
+        v => match v
+            .to_u128()
+            .and_then(|n| u32::try_from(n).ok())
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n| *n > 0)
+        {
+            Some(n) => Some(n),
+            None => {
+                p.0.push("platforms.discord.shards must be \"auto\" or a number of shards".into());
+                None
+            }
+        },
+    };
+    let shard_range = if raw.shard_range.trim().is_empty() {
+        None
+    } else {
+        let parsed = raw.shard_range.split_once('-').and_then(|(a, b)| {
+            let (a, b) = (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?);
+            (a <= b).then_some(a..b + 1)
+        });
+        if parsed.is_none() {
+            p.0.push(format!(
+                "platforms.discord.shard_range: {:?} is not a range like \"0-3\"",
+                raw.shard_range
+            ));
+        }
+        if let (Some(r), Some(n)) = (&parsed, shards)
+            && r.end > n
+        {
+            p.0.push(format!(
+                "platforms.discord.shard_range {:?} goes past the {n} shards",
+                raw.shard_range
+            ));
+        }
+        parsed
+    };
+    if raw.prefix.trim().is_empty() || raw.prefix.chars().any(char::is_whitespace) {
+        p.0.push("platforms.discord.prefix must be a non-empty word, like \"!\"".into());
+    }
+    Some(DiscordConfig {
+        token: Secret::new(token),
+        api_url,
+        shards,
+        shard_range,
+        prefix: raw.prefix.clone(),
+        register_commands: raw.register_commands,
+        recovery_window: raw.recovery_window,
+        pacing: Pacing {
+            per_chat: Some(Rate::new(raw.channel_interval, raw.channel_burst)),
+            per_group: None,
             global: Some(Rate::new(raw.global_interval, raw.global_burst)),
         },
     })
@@ -1030,6 +1181,36 @@ mod tests {
         let missing = env(&[("TOLMACH_PLATFORMS_TELEGRAM_ENABLED", "on")]);
         let err = Config::load(None, &missing).expect_err("no token");
         assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn discord_is_enabled_by_its_token() {
+        let e = env(&[
+            ("DISCORD_BOT_TOKEN", "Bot abc.def.ghi"),
+            ("DISCORD_API_URL", "http://127.0.0.1:9"),
+            ("TOLMACH_PLATFORMS_DISCORD_SHARDS", "4"),
+            ("TOLMACH_PLATFORMS_DISCORD_SHARD_RANGE", "2-3"),
+        ]);
+        let c = Config::load(None, &e).expect("valid");
+        let d = c.platforms.discord.as_ref().expect("enabled");
+        assert_eq!(d.token.expose(), "abc.def.ghi");
+        assert_eq!(d.shards, Some(4));
+        assert_eq!(d.shard_range, Some(2..4));
+        assert!(!format!("{c:?}").contains("abc.def"));
+        let bad = env(&[
+            ("DISCORD_BOT_TOKEN", "x"),
+            ("TOLMACH_PLATFORMS_DISCORD_SHARDS", "2"),
+            ("TOLMACH_PLATFORMS_DISCORD_SHARD_RANGE", "1-5"),
+        ]);
+        let err = Config::load(None, &bad).expect_err("range past shards");
+        assert!(err.to_string().contains("goes past"), "{err}");
+        assert!(
+            Config::defaults()
+                .expect("valid")
+                .platforms
+                .discord
+                .is_none()
+        );
     }
 
     #[test]

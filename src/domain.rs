@@ -137,7 +137,10 @@ pub struct Outbound {
     pub chat_kind: ChatKind,
     /// The inbound message this answers (its ledger key).
     pub in_reply_to: MessageKey,
-    /// The platform's message id to reference in the reply, when it has one.
+    /// What the reply answers, in the platform's terms (a message id; an interaction handle),
+    /// when it has one. Kept on every part of a split reply; platforms decide per part.
     pub reply_to: Option<Arc<str>>,
+    /// Which part of a split reply this is (0 for the first or only one).
+    pub part: u16,
     pub text: String,
 }

@@ -1,8 +1,10 @@
 //! Durable state in an embedded SQLite database (`<data_dir>/tolmach.sqlite3`).
 //!
-//! Today it holds, per platform with a replayable input (Telegram), the *cursor* (the position
-//! from which the platform must deliver again after a restart) and the ids at or after the
-//! cursor that are already handled, so a redelivered update is recognised and not answered twice.
+//! It holds, per platform with a replayable input (Telegram), the *cursor* (the position from
+//! which the platform must deliver again after a restart) and the ids at or after the cursor that
+//! are already handled, so a redelivered update is recognised and not answered twice; and, for
+//! platforms that recover missed messages from channel history (Discord), the last message
+//! handled in each channel and the handled message ids of the recent past.
 //! Writes are single small transactions in WAL mode with `synchronous = NORMAL`: durable across
 //! a process crash (SIGKILL), which is the failure this store is for.
 //!
@@ -46,6 +48,13 @@ CREATE TABLE IF NOT EXISTS platform_handled (
     platform TEXT NOT NULL,
     id INTEGER NOT NULL,
     PRIMARY KEY (platform, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS channel_cursor (
+    platform TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    last_id INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, channel)
 ) WITHOUT ROWID;
 ";
 
@@ -132,6 +141,73 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records `ids` as handled and forgets handled ids below `forget_below` (too old to be
+    /// delivered again), in one transaction.
+    pub fn record_handled(
+        &self,
+        platform: &str,
+        ids: &[i64],
+        forget_below: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx
+                .prepare("INSERT OR IGNORE INTO platform_handled (platform, id) VALUES (?1, ?2)")?;
+            for id in ids {
+                insert.execute(params![platform, id])?;
+            }
+        }
+        tx.execute(
+            "DELETE FROM platform_handled WHERE platform = ?1 AND id < ?2",
+            params![platform, forget_below],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves channel cursors forward (never back) and stamps them with `now` (Unix seconds).
+    pub fn save_cursors(
+        &self,
+        platform: &str,
+        cursors: &[(String, i64)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut upsert = tx.prepare(
+                "INSERT INTO channel_cursor (platform, channel, last_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(platform, channel) DO UPDATE SET
+                   last_id = max(last_id, excluded.last_id), updated_at = excluded.updated_at",
+            )?;
+            for (channel, last_id) in cursors {
+                upsert.execute(params![platform, channel, last_id, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Channels of `platform` with a cursor saved at or after `since` (Unix seconds).
+    pub fn recent_cursors(
+        &self,
+        platform: &str,
+        since: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT channel, last_id FROM channel_cursor WHERE platform = ?1 AND updated_at >= ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![platform, since], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +234,26 @@ mod tests {
         assert_eq!(store.cursor("telegram").expect("read"), Some(11));
         assert_eq!(store.cursor("discord").expect("read"), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn channel_cursors_only_move_forward_and_old_ids_are_forgotten() {
+        let store = Store::in_memory().expect("open");
+        store
+            .save_cursors("discord", &[("1".into(), 100), ("2".into(), 50)], 1_000)
+            .expect("write");
+        store
+            .save_cursors("discord", &[("1".into(), 90)], 2_000)
+            .expect("write");
+        let mut recent = store.recent_cursors("discord", 1_500).expect("read");
+        recent.sort();
+        assert_eq!(recent, [("1".to_string(), 100)]);
+        store
+            .record_handled("discord", &[10, 20, 30], 15)
+            .expect("write");
+        assert_eq!(
+            store.handled_since("discord", 0).expect("read"),
+            BTreeSet::from([20, 30])
+        );
     }
 }

@@ -245,6 +245,7 @@ impl Ledger {
                             chat_kind: inbound.chat_kind,
                             in_reply_to: key.clone(),
                             reply_to: inbound.reply_to.clone(),
+                            part: 0,
                             text,
                         },
                     };

@@ -157,12 +157,7 @@ impl Shared {
         for (i, text) in parts.into_iter().enumerate() {
             let part = Outbound {
                 text,
-                // Only the first part references the user's message.
-                reply_to: if i == 0 {
-                    outbound.reply_to.clone()
-                } else {
-                    None
-                },
+                part: u16::try_from(i).unwrap_or(u16::MAX),
                 ..outbound.clone()
             };
             if let Err(e) = self.send_with_retry(&part).await {

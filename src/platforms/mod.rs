@@ -8,6 +8,7 @@
 //! transport is not inside an actor, killing the session actor loses nothing that was received.
 
 pub mod console;
+pub mod discord;
 pub mod memory;
 pub mod telegram;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use crate::delivery::pacing::Pacing;
 use crate::domain::{Inbound, MessageKey, Outbound, PlatformId, Voice};
+use crate::supervision::{ChildSpec, SupervisorTemplate};
 
 /// Why a reply could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +67,14 @@ pub trait Platform: Send + Sync + 'static {
     /// lock of the runtime is held.
     fn ack(&self, key: &MessageKey) {
         let _ = key;
+    }
+
+    /// Actors this platform needs supervised (Discord: one per gateway shard, under a supervisor
+    /// of their own), placed under the platforms supervisor before the platform's session.
+    /// Called once at start; an error stops the start with that message.
+    async fn actors(&self, template: &SupervisorTemplate) -> Result<Vec<ChildSpec>, String> {
+        let _ = template;
+        Ok(Vec::new())
     }
 
     /// Called once at the end of a graceful shutdown, after every reply went out: tell the

@@ -246,11 +246,9 @@ impl TelegramPlatform {
 
     async fn send_once(&self, chat: ChatId, reply: &Outbound) -> Result<(), RequestError> {
         let mut request = self.bot.send_message(chat, &reply.text);
-        if let Some(id) = reply
-            .reply_to
-            .as_deref()
-            .and_then(|r| r.parse::<i32>().ok())
-        {
+        // Only the first part of a split reply quotes the user's message.
+        let quote = reply.reply_to.as_deref().filter(|_| reply.part == 0);
+        if let Some(id) = quote.and_then(|r| r.parse::<i32>().ok()) {
             request = request.reply_parameters(
                 ReplyParameters::new(MessageId(id)).allow_sending_without_reply(),
             );

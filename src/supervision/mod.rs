@@ -24,7 +24,7 @@ pub use spec::{
     ChildSpec, NodeStatus, SHUTDOWN_REPORT_MARGIN, ShutdownReport, Started, Subtree, SubtreeMsg,
     TreeNode, started,
 };
-pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
+pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMsg, SupervisorTemplate};
 pub use watch::TreeWatch;
 
 use std::collections::VecDeque;
@@ -192,6 +192,10 @@ pub enum ActorKind {
     PlatformSupervisor,
     Session,
     Conversation,
+    /// A platform's own supervisor (Discord's shards).
+    ShardSupervisor,
+    /// One gateway connection (a Discord shard).
+    Shard,
     /// Actors of embedding applications and tests.
     Other,
 }
@@ -207,6 +211,8 @@ impl ActorKind {
         ActorKind::PlatformSupervisor,
         ActorKind::Session,
         ActorKind::Conversation,
+        ActorKind::ShardSupervisor,
+        ActorKind::Shard,
         ActorKind::Other,
     ];
 
@@ -221,6 +227,8 @@ impl ActorKind {
             Self::PlatformSupervisor => "platform_supervisor",
             Self::Session => "session",
             Self::Conversation => "conversation",
+            Self::ShardSupervisor => "shard_supervisor",
+            Self::Shard => "shard",
             Self::Other => "other",
         }
     }

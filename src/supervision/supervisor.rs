@@ -43,6 +43,39 @@ pub struct SupervisorArgs {
     pub watch: TreeWatch,
 }
 
+/// The settings every supervisor of one runtime shares; [`SupervisorTemplate::args`] makes the
+/// arguments of one supervisor from them.
+#[derive(Clone)]
+pub struct SupervisorTemplate {
+    pub intensity: Intensity,
+    pub backoff: Backoff,
+    pub child_shutdown_timeout: Duration,
+    pub metrics: Metrics,
+    pub watch: TreeWatch,
+}
+
+impl SupervisorTemplate {
+    pub fn args(
+        &self,
+        id: &str,
+        kind: ActorKind,
+        strategy: Strategy,
+        children: Vec<ChildSpec>,
+    ) -> SupervisorArgs {
+        SupervisorArgs {
+            id: id.to_string(),
+            kind,
+            strategy,
+            intensity: self.intensity,
+            backoff: self.backoff,
+            child_shutdown_timeout: self.child_shutdown_timeout,
+            children,
+            metrics: self.metrics.clone(),
+            watch: self.watch.clone(),
+        }
+    }
+}
+
 pub enum SupervisorMsg {
     /// Start children `index..=through` that are not running, if `index` is still at
     /// `generation` (a later stop or restart makes the message stale).

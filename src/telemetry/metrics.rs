@@ -30,6 +30,8 @@ pub enum Metric {
     Deliveries,
     PlatformRetryAfter,
     UpdatesIgnored,
+    GatewaySessions,
+    RecoveredMessages,
     RequestDuration,
     RateLimited,
     ProviderCalls,
@@ -53,6 +55,8 @@ impl Metric {
         Metric::Deliveries,
         Metric::PlatformRetryAfter,
         Metric::UpdatesIgnored,
+        Metric::GatewaySessions,
+        Metric::RecoveredMessages,
         Metric::RequestDuration,
         Metric::RateLimited,
         Metric::ProviderCalls,
@@ -76,6 +80,8 @@ impl Metric {
             Self::Deliveries => "tolmach_deliveries_total",
             Self::PlatformRetryAfter => "tolmach_platform_retry_after_total",
             Self::UpdatesIgnored => "tolmach_updates_ignored_total",
+            Self::GatewaySessions => "tolmach_gateway_sessions_total",
+            Self::RecoveredMessages => "tolmach_recovered_messages_total",
             Self::RequestDuration => "tolmach_request_duration_seconds",
             Self::RateLimited => "tolmach_rate_limited_total",
             Self::ProviderCalls => "tolmach_provider_calls_total",
@@ -105,6 +111,12 @@ impl Metric {
             }
             Self::UpdatesIgnored => {
                 "Platform updates deliberately not answered, by platform and reason."
+            }
+            Self::GatewaySessions => {
+                "Gateway sessions started (identify) or resumed (resume), by platform."
+            }
+            Self::RecoveredMessages => {
+                "Messages a lost gateway session missed, recovered from channel history, by platform."
             }
             Self::RequestDuration => "Time from accepting a message to its reply being ready.",
             Self::RateLimited => {
@@ -314,6 +326,20 @@ impl Metrics {
             vec![platform_label(platform), Label::new("reason", reason)],
         )
         .increment(1);
+    }
+
+    /// A gateway session was identified (new) or resumed.
+    pub fn gateway_session(&self, platform: PlatformId, kind: &'static str) {
+        self.counter(
+            Metric::GatewaySessions,
+            vec![platform_label(platform), Label::new("kind", kind)],
+        )
+        .increment(1);
+    }
+
+    pub fn recovered_message(&self, platform: PlatformId) {
+        self.counter(Metric::RecoveredMessages, vec![platform_label(platform)])
+            .increment(1);
     }
 
     pub fn rate_limited(&self, notified: bool) {

@@ -1,0 +1,598 @@
+//! The Discord platform: the real serenity client, shards as actors, recovery of missed messages.
+//!
+//! Input: each gateway shard is an actor ([`shard`]) running a serenity client whose event
+//! handler forwards messages, interactions and session events here. [`classify`] decides what is
+//! answered. Every message and interaction is deduplicated by its id: in memory, and in SQLite
+//! for the recent past, so nothing is answered twice after a replay, a recovery or a restart.
+//!
+//! Recovery: serenity RESUMEs a dropped session and the gateway replays what was missed. When a
+//! session cannot be resumed (gateway unreachable too long, a zombie connection, an invalid
+//! session) serenity starts a new one and the events of the old one are lost. So on every READY
+//! the platform fetches the history of each channel active within `recovery_window`
+//! (`GET /channels/{id}/messages?after=<last seen>`) and answers what it had not seen. Channel
+//! positions are saved, so the same happens after a process restart.
+//!
+//! Output: replies quote the user's message and ping nobody (`allowed_mentions: none`);
+//! interaction answers edit the deferred response, further parts are follow-ups; everything over
+//! 2,000 characters is split. Requests are built by serenity and executed by [`rest`], which
+//! reads Discord's 429s itself. See `docs/adr/0009-discord.md`.
+
+mod classify;
+mod rest;
+mod shard;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serenity::model::application::CommandInteraction;
+use serenity::model::channel::Message;
+use serenity::model::id::{ApplicationId, ChannelId, MessageId};
+use tokio::sync::{mpsc, watch};
+
+use self::classify::{Classified, Identity, ReplyRoute};
+use self::rest::{Rest, RestError};
+use self::shard::{GatewayLink, ShardActor, ShardArgs};
+use super::{Platform, SendError};
+use crate::config::DiscordConfig;
+use crate::delivery::pacing::Pacing;
+use crate::domain::{Inbound, MessageKey, Outbound, PlatformId};
+use crate::store::Store;
+use crate::supervision::{ActorKind, ChildSpec, Restart, Strategy, SupervisorTemplate};
+use crate::telemetry::metrics::Metrics;
+
+/// Discord's limit on one message, in characters.
+pub const MAX_MESSAGE_LEN: usize = 2000;
+
+const STORE_KEY: &str = "discord";
+/// Discord's epoch (2015-01-01), in Unix milliseconds, for snowflake arithmetic.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+/// History pages are fetched this large, and at most this many pages per channel per recovery.
+const PAGE: u8 = 100;
+const MAX_PAGES: u32 = 10;
+
+/// What the shards report.
+pub enum GatewayEvent {
+    Message(Box<Message>),
+    Command(Box<CommandInteraction>),
+    /// A new session (IDENTIFY): the events of an earlier one may have been lost.
+    Ready {
+        shard: u32,
+        bot: u64,
+        application: u64,
+    },
+    Resumed {
+        shard: u32,
+    },
+}
+
+/// Why the platform could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("cannot read saved state: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+struct ChannelState {
+    /// The newest message id seen in the channel.
+    last_seen: u64,
+    last_active: Instant,
+    /// Messages of this channel being answered.
+    in_flight: BTreeSet<u64>,
+    /// Its position changed since it was last saved.
+    dirty: bool,
+}
+
+struct State {
+    identity: Option<Identity>,
+    buffer: VecDeque<Inbound>,
+    /// Message and interaction ids being answered.
+    in_flight: BTreeSet<u64>,
+    /// Ids answered in the recent past.
+    handled: BTreeSet<u64>,
+    channels: HashMap<u64, ChannelState>,
+    /// Channel histories to fetch: (channel, after this message id, pages fetched).
+    recovery: VecDeque<(u64, u64, u32)>,
+    /// Saved channel positions were queued for recovery (once per process).
+    restored: bool,
+    /// The commands still have to be registered.
+    register_commands: bool,
+}
+
+/// See the module docs.
+pub struct DiscordPlatform {
+    config: DiscordConfig,
+    rest: Arc<Rest>,
+    link: Arc<GatewayLink>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<GatewayEvent>>,
+    state: Mutex<State>,
+    store: Arc<Store>,
+    closed: watch::Sender<bool>,
+    metrics: Metrics,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The smallest snowflake created at or after `unix_ms`.
+fn snowflake_at(unix_ms: u64) -> u64 {
+    unix_ms.saturating_sub(DISCORD_EPOCH_MS) << 22
+}
+
+fn as_i64(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+impl DiscordPlatform {
+    pub fn new(
+        config: DiscordConfig,
+        store: Arc<Store>,
+        metrics: Metrics,
+    ) -> Result<Self, DiscordError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10));
+        if crate::providers::openai::is_loopback(&config.api_url) {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| DiscordError::Client(e.without_url().to_string()))?;
+        let rest = Arc::new(Rest::new(&config.token, &config.api_url, client.clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let link = Arc::new(GatewayLink {
+            token: config.token.clone(),
+            api_url: config.api_url.as_str().trim_end_matches('/').to_string(),
+            client,
+            rest: rest.clone(),
+            events: tx,
+        });
+        let since = snowflake_at(now_ms().saturating_sub(window_ms(&config)));
+        let handled = store
+            .handled_since(STORE_KEY, as_i64(since))?
+            .into_iter()
+            .filter_map(|id| u64::try_from(id).ok())
+            .collect();
+        Ok(Self {
+            rest,
+            link,
+            events: tokio::sync::Mutex::new(rx),
+            state: Mutex::new(State {
+                identity: None,
+                buffer: VecDeque::new(),
+                in_flight: BTreeSet::new(),
+                handled,
+                channels: HashMap::new(),
+                recovery: VecDeque::new(),
+                restored: false,
+                register_commands: config.register_commands,
+            }),
+            store,
+            closed: watch::Sender::new(false),
+            metrics,
+            config,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn until_closed<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        let mut closed = self.closed.subscribe();
+        if *closed.borrow_and_update() {
+            return None;
+        }
+        tokio::select! {
+            out = fut => Some(out),
+            _ = closed.wait_for(|c| *c) => None,
+        }
+    }
+
+    /// Handles one gateway event (no awaiting: cancellation cannot split it).
+    fn on_event(&self, event: GatewayEvent) {
+        match event {
+            GatewayEvent::Message(m) => self.observe(&m, false),
+            GatewayEvent::Command(c) => {
+                let id = c.id.get();
+                let mut state = self.lock();
+                if state.in_flight.contains(&id) || state.handled.contains(&id) {
+                    return;
+                }
+                match classify::interaction(&c) {
+                    Classified::Answer(inbound) => {
+                        state.in_flight.insert(id);
+                        state.buffer.push_back(*inbound);
+                    }
+                    Classified::Ignore(reason) => {
+                        self.metrics.update_ignored(PlatformId::Discord, reason);
+                    }
+                }
+            }
+            GatewayEvent::Ready {
+                shard,
+                bot,
+                application,
+            } => {
+                self.metrics
+                    .gateway_session(PlatformId::Discord, "identify");
+                let window = Duration::from_millis(window_ms(&self.config));
+                let mut state = self.lock();
+                state.identity = Some(Identity { bot, application });
+                let mut queued: Vec<u64> = Vec::new();
+                let recent: Vec<(u64, u64)> = state
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| c.last_active.elapsed() <= window)
+                    .map(|(id, c)| (*id, c.last_seen))
+                    .collect();
+                for (channel, after) in recent {
+                    state.recovery.push_back((channel, after, 0));
+                    queued.push(channel);
+                }
+                if !state.restored {
+                    state.restored = true;
+                    let since = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX)
+                        - i64::try_from(window.as_secs()).unwrap_or(0);
+                    match self.store.recent_cursors(STORE_KEY, since) {
+                        Ok(saved) => {
+                            for (channel, after) in saved {
+                                let (Ok(channel), Ok(after)) =
+                                    (channel.parse::<u64>(), u64::try_from(after))
+                                else {
+                                    continue;
+                                };
+                                if !queued.contains(&channel) {
+                                    state.recovery.push_back((channel, after, 0));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "discord: cannot read saved channel positions")
+                        }
+                    }
+                }
+                if !state.recovery.is_empty() {
+                    tracing::info!(
+                        shard,
+                        channels = state.recovery.len(),
+                        "discord: recovering messages that a lost session may have missed"
+                    );
+                }
+            }
+            GatewayEvent::Resumed { .. } => {
+                self.metrics.gateway_session(PlatformId::Discord, "resume");
+            }
+        }
+    }
+
+    /// A message seen live or in history: track the channel, answer it unless already done.
+    fn observe(&self, m: &Message, recovered: bool) {
+        let (id, channel) = (m.id.get(), m.channel_id.get());
+        let mut state = self.lock();
+        let c = state.channels.entry(channel).or_insert(ChannelState {
+            last_seen: 0,
+            last_active: Instant::now(),
+            in_flight: BTreeSet::new(),
+            dirty: false,
+        });
+        c.last_active = Instant::now();
+        if id > c.last_seen {
+            c.last_seen = id;
+            c.dirty = true;
+        }
+        if state.in_flight.contains(&id) || state.handled.contains(&id) {
+            return;
+        }
+        let Some(me) = state.identity else {
+            self.metrics
+                .update_ignored(PlatformId::Discord, "not_ready");
+            return;
+        };
+        match classify::message(m, me, &self.config.prefix) {
+            Classified::Answer(inbound) => {
+                state.in_flight.insert(id);
+                if let Some(c) = state.channels.get_mut(&channel) {
+                    c.in_flight.insert(id);
+                }
+                state.buffer.push_back(*inbound);
+                if recovered {
+                    self.metrics.recovered_message(PlatformId::Discord);
+                }
+            }
+            Classified::Ignore(reason) => {
+                if !recovered {
+                    self.metrics.update_ignored(PlatformId::Discord, reason);
+                }
+            }
+        }
+    }
+
+    /// Fetches one page of the first channel waiting for recovery.
+    async fn recover_next(&self, channel: u64, after: u64, pages: u32) -> Result<(), RestError> {
+        let messages = self
+            .rest
+            .messages_after(ChannelId::new(channel), MessageId::new(after.max(1)), PAGE)
+            .await;
+        let messages = match messages {
+            Ok(m) => m,
+            Err(RestError::Permanent(why)) => {
+                tracing::warn!(channel, error = %why, "discord: cannot read a channel's history");
+                self.lock().recovery.pop_front();
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let full = messages.len() == usize::from(PAGE);
+        let last = messages.last().map(|m| m.id.get());
+        for m in &messages {
+            self.observe(m, true);
+        }
+        let mut state = self.lock();
+        if state.recovery.front().map(|r| r.0) == Some(channel) {
+            match last {
+                Some(last) if full && pages + 1 < MAX_PAGES => {
+                    if let Some(front) = state.recovery.front_mut() {
+                        *front = (channel, last, pages + 1);
+                    }
+                }
+                _ => {
+                    state.recovery.pop_front();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn register_commands(&self, application: u64) {
+        let commands = classify::command_definitions();
+        match self
+            .rest
+            .set_global_commands(ApplicationId::new(application), &commands)
+            .await
+        {
+            Ok(()) => tracing::info!("discord: /translate and \"Translate\" commands registered"),
+            Err(e) => tracing::warn!(error = %e, "discord: cannot register the commands"),
+        }
+    }
+
+    /// Saves the positions of channels that moved. Called with the state lock held, so saves
+    /// stay in order.
+    fn save_positions(&self, state: &mut State) {
+        let mut cursors = Vec::new();
+        for (id, c) in state.channels.iter_mut().filter(|(_, c)| c.dirty) {
+            // Never past a message still being answered: after a crash it must be fetched again.
+            let position = c.in_flight.first().map_or(c.last_seen, |first| {
+                c.last_seen.min(first.saturating_sub(1))
+            });
+            cursors.push((id.to_string(), as_i64(position)));
+            c.dirty = false;
+        }
+        if cursors.is_empty() {
+            return;
+        }
+        let now = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+        if let Err(e) = self.store.save_cursors(STORE_KEY, &cursors, now) {
+            tracing::error!(error = %e, "discord: cannot save channel positions");
+        }
+    }
+}
+
+fn window_ms(config: &DiscordConfig) -> u64 {
+    u64::try_from(config.recovery_window.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[async_trait::async_trait]
+impl Platform for DiscordPlatform {
+    fn id(&self) -> PlatformId {
+        PlatformId::Discord
+    }
+
+    async fn recv(&self) -> Option<Inbound> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let (next, register, recover) = {
+                let mut state = self.lock();
+                let next = state.buffer.pop_front();
+                let register = match (state.register_commands, state.identity) {
+                    (true, Some(me)) => {
+                        state.register_commands = false;
+                        Some(me.application)
+                    }
+                    _ => None,
+                };
+                (next, register, state.recovery.front().copied())
+            };
+            if next.is_some() {
+                return next;
+            }
+            if let Some(application) = register {
+                self.until_closed(self.register_commands(application))
+                    .await?;
+                continue;
+            }
+            if let Some((channel, after, pages)) = recover {
+                match self
+                    .until_closed(self.recover_next(channel, after, pages))
+                    .await?
+                {
+                    Ok(()) => backoff = Duration::from_secs(1),
+                    Err(e) => {
+                        let wait = match e {
+                            RestError::RetryAfter(d) => d,
+                            _ => backoff,
+                        };
+                        tracing::warn!(channel, error = %e, "discord: history fetch failed; retrying");
+                        self.until_closed(tokio::time::sleep(wait)).await?;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                    }
+                }
+                continue;
+            }
+            let event = self
+                .until_closed(async { self.events.lock().await.recv().await })
+                .await??;
+            self.on_event(event);
+        }
+    }
+
+    async fn send(&self, reply: &Outbound) -> Result<(), SendError> {
+        let channel = reply
+            .chat
+            .chat
+            .parse::<u64>()
+            .ok()
+            .filter(|c| *c != 0)
+            .map(ChannelId::new)
+            .ok_or_else(|| SendError::Permanent("not a Discord channel id".into()))?;
+        let route = reply.reply_to.as_deref().and_then(ReplyRoute::parse);
+        let result = match route {
+            Some(ReplyRoute::Interaction {
+                application,
+                token,
+                ephemeral,
+            }) => {
+                let application = ApplicationId::new(application.max(1));
+                if reply.part == 0 {
+                    self.rest
+                        .edit_original(application, token, &reply.text)
+                        .await
+                } else {
+                    self.rest
+                        .followup(application, token, &reply.text, ephemeral)
+                        .await
+                }
+            }
+            Some(ReplyRoute::Message(id)) => {
+                let quote = (reply.part == 0 && id != 0).then(|| MessageId::new(id));
+                self.rest.create_message(channel, &reply.text, quote).await
+            }
+            None => self.rest.create_message(channel, &reply.text, None).await,
+        };
+        result.map_err(SendError::from)
+    }
+
+    fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    fn max_reply_chars(&self) -> usize {
+        MAX_MESSAGE_LEN
+    }
+
+    fn pacing(&self) -> Pacing {
+        self.config.pacing
+    }
+
+    fn ack(&self, key: &MessageKey) {
+        let Ok(id) = key.id.trim_start_matches('i').parse::<u64>() else {
+            return;
+        };
+        let channel = key.chat.chat.parse::<u64>().ok();
+        let forget_below = snowflake_at(now_ms().saturating_sub(window_ms(&self.config)));
+        let mut state = self.lock();
+        if !state.in_flight.remove(&id) {
+            return;
+        }
+        state.handled.insert(id);
+        state.handled = state.handled.split_off(&forget_below);
+        if let Some(c) = channel.and_then(|c| state.channels.get_mut(&c)) {
+            c.in_flight.remove(&id);
+            c.dirty = true;
+        }
+        if let Err(e) = self
+            .store
+            .record_handled(STORE_KEY, &[as_i64(id)], as_i64(forget_below))
+        {
+            tracing::error!(error = %e, "discord: cannot save a handled message; a restart now could answer it twice");
+        }
+        self.save_positions(&mut state);
+    }
+
+    async fn actors(&self, template: &SupervisorTemplate) -> Result<Vec<ChildSpec>, String> {
+        let total = match self.config.shards {
+            Some(n) => n,
+            None => {
+                let mut wait = Duration::from_secs(1);
+                let mut attempt = 1;
+                loop {
+                    match self.rest.recommended_shards().await {
+                        Ok(n) => break n,
+                        Err(e) if attempt < 5 => {
+                            tracing::warn!(error = %e, "discord: cannot get the shard count; retrying");
+                            tokio::time::sleep(wait).await;
+                            wait *= 2;
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            return Err(format!(
+                                "cannot ask Discord for the shard count ({e}); set platforms.discord.shards"
+                            ));
+                        }
+                    }
+                }
+            }
+        };
+        let range = self.config.shard_range.clone().unwrap_or(0..total);
+        tracing::info!(total, from = range.start, to = range.end, "discord: shards");
+        let shards: Vec<ChildSpec> = range
+            .map(|shard| {
+                let link = self.link.clone();
+                ChildSpec::worker(
+                    format!("shard-{shard}"),
+                    ActorKind::Shard,
+                    Restart::Permanent,
+                    None,
+                    move || {
+                        (
+                            ShardActor,
+                            ShardArgs {
+                                shard,
+                                total,
+                                link: link.clone(),
+                            },
+                        )
+                    },
+                )
+            })
+            .collect();
+        let template = template.clone();
+        Ok(vec![ChildSpec::supervisor(
+            "discord-shards",
+            ActorKind::ShardSupervisor,
+            Restart::Permanent,
+            None,
+            move || {
+                template.args(
+                    "discord-shards",
+                    ActorKind::ShardSupervisor,
+                    Strategy::OneForOne,
+                    shards.clone(),
+                )
+            },
+        )])
+    }
+
+    async fn finish(&self, _deadline: tokio::time::Instant) {
+        let mut state = self.lock();
+        self.save_positions(&mut state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snowflakes_follow_discords_epoch() {
+        // 2015-01-01 is snowflake 0; one millisecond later is 1 << 22.
+        assert_eq!(snowflake_at(DISCORD_EPOCH_MS), 0);
+        assert_eq!(snowflake_at(DISCORD_EPOCH_MS + 1), 1 << 22);
+        assert_eq!(snowflake_at(0), 0);
+    }
+}

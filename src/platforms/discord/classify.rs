@@ -1,0 +1,275 @@
+//! Which Discord messages and interactions the bot answers, and how they become [`Inbound`]s.
+//!
+//! Messages: in a DM, every message from a person; in a guild channel, only those addressed to
+//! the bot: a prefix command (`!tr es,fr hello`, `!help`), a message mentioning the bot
+//! (`<@id> translate hello to French`; the mention is removed), or a reply to one of the bot's
+//! messages. Ignored on purpose, with a counted reason: messages from bots (itself included),
+//! webhooks, system messages (joins, pins...), messages without text, chatter not addressed to the
+//! bot.
+//!
+//! Interactions: `/translate text:... to:...` becomes `translate <text> to <to>`; the
+//! "Translate" message command translates the target message into the user's Discord language.
+//!
+//! The reply route travels in [`Inbound::reply_to`]: `m:<message id>` for a message,
+//! `ie:<application id>:<token>` / `ip:...` for an ephemeral / public interaction response.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serenity::model::application::{CommandDataOptionValue, CommandInteraction, CommandType};
+use serenity::model::channel::{Message, MessageType};
+
+use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, UserKey};
+
+/// The slash command's name.
+pub const SLASH_COMMAND: &str = "translate";
+/// The message context-menu command's name.
+pub const MESSAGE_COMMAND: &str = "Translate";
+
+/// Who the bot is, learned from READY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub bot: u64,
+    pub application: u64,
+}
+
+/// What to do with one event.
+#[derive(Debug)]
+pub enum Classified {
+    Answer(Box<Inbound>),
+    Ignore(&'static str),
+}
+
+/// How a reply reaches the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyRoute<'a> {
+    Message(u64),
+    Interaction {
+        application: u64,
+        token: &'a str,
+        ephemeral: bool,
+    },
+}
+
+impl<'a> ReplyRoute<'a> {
+    pub fn parse(s: &'a str) -> Option<Self> {
+        if let Some(id) = s.strip_prefix("m:") {
+            return id.parse().ok().map(ReplyRoute::Message);
+        }
+        let (ephemeral, rest) = match s.split_once(':')? {
+            ("ie", rest) => (true, rest),
+            ("ip", rest) => (false, rest),
+            _ => return None,
+        };
+        let (application, token) = rest.split_once(':')?;
+        Some(ReplyRoute::Interaction {
+            application: application.parse().ok()?,
+            token,
+            ephemeral,
+        })
+    }
+}
+
+pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
+    if m.author.bot || m.author.id.get() == me.bot {
+        return Classified::Ignore("from_bot");
+    }
+    if m.webhook_id.is_some() {
+        return Classified::Ignore("webhook");
+    }
+    if !matches!(m.kind, MessageType::Regular | MessageType::InlineReply) {
+        return Classified::Ignore("system");
+    }
+    if m.content.trim().is_empty() {
+        return Classified::Ignore("no_content");
+    }
+    let (chat_kind, text) = match m.guild_id {
+        None => (
+            ChatKind::Private,
+            from_prefix(&m.content, prefix).unwrap_or_else(|| m.content.clone()),
+        ),
+        Some(_) => match addressed(m, me, prefix) {
+            Some(text) => (ChatKind::Group, text),
+            None => return Classified::Ignore("not_addressed"),
+        },
+    };
+    Classified::Answer(Box::new(Inbound {
+        key: MessageKey {
+            chat: ChatKey::new(PlatformId::Discord, m.channel_id.get().to_string()),
+            id: m.id.get().to_string().into(),
+        },
+        user: UserKey::new(PlatformId::Discord, m.author.id.get().to_string()),
+        chat_kind,
+        reply_to: Some(format!("m:{}", m.id.get()).into()),
+        text,
+        truncated: None,
+        user_language: None,
+        voice: None,
+        received_at: SystemTime::now(),
+    }))
+}
+
+/// `!tr es hello` → `/tr es hello` (the parser's command form).
+fn from_prefix(content: &str, prefix: &str) -> Option<String> {
+    let rest = content.trim_start().strip_prefix(prefix)?;
+    let word = rest.split_whitespace().next()?;
+    let known = [
+        "tr",
+        "translate",
+        "t",
+        "help",
+        "start",
+        "languages",
+        "langs",
+    ];
+    known
+        .iter()
+        .any(|k| word.eq_ignore_ascii_case(k))
+        .then(|| format!("/{rest}"))
+}
+
+fn addressed(m: &Message, me: Identity, prefix: &str) -> Option<String> {
+    if let Some(command) = from_prefix(&m.content, prefix) {
+        return Some(command);
+    }
+    let mentions = [format!("<@{}>", me.bot), format!("<@!{}>", me.bot)];
+    if mentions.iter().any(|t| m.content.contains(t.as_str())) {
+        let mut text = m.content.clone();
+        for t in &mentions {
+            text = text.replace(t.as_str(), " ");
+        }
+        let text = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_matches(|c: char| c == ',' || c == ':' || c.is_whitespace())
+            .to_string();
+        return Some(from_prefix(&text, prefix).unwrap_or(text));
+    }
+    let replying_to_bot = m
+        .referenced_message
+        .as_ref()
+        .is_some_and(|r| r.author.id.get() == me.bot);
+    replying_to_bot.then(|| m.content.clone())
+}
+
+/// The user's Discord language (`es-ES`, `pt-BR`, `zh-CN`) as an ISO 639-1 code the bot knows.
+fn locale_language(locale: &str) -> &'static str {
+    crate::lang::Lang::lookup(locale).map_or("en", |l| l.code)
+}
+
+pub fn interaction(i: &CommandInteraction) -> Classified {
+    let string_option = |name: &str| {
+        i.data
+            .options
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| match &o.value {
+                CommandDataOptionValue::String(s) => Some(s.trim().to_string()),
+                _ => None,
+            })
+    };
+    let (text, ephemeral) = match (i.data.kind, i.data.name.as_str()) {
+        (CommandType::ChatInput, SLASH_COMMAND) => {
+            let text = string_option("text").unwrap_or_default();
+            let to = string_option("to").unwrap_or_else(|| locale_language(&i.locale).to_string());
+            (format!("translate {text} to {to}"), false)
+        }
+        (CommandType::Message, MESSAGE_COMMAND) => {
+            let target = i
+                .data
+                .target_id
+                .and_then(|t| i.data.resolved.messages.get(&t.to_message_id()))
+                .map(|m| m.content.trim().to_string())
+                .unwrap_or_default();
+            if target.is_empty() {
+                // The parser answers an empty request with a clear message.
+                (String::new(), true)
+            } else {
+                (
+                    format!("translate {target} to {}", locale_language(&i.locale)),
+                    true,
+                )
+            }
+        }
+        _ => return Classified::Ignore("unknown_command"),
+    };
+    let chat_kind = if i.guild_id.is_some() {
+        ChatKind::Group
+    } else {
+        ChatKind::Private
+    };
+    let route = format!(
+        "{}:{}:{}",
+        if ephemeral { "ie" } else { "ip" },
+        i.application_id.get(),
+        i.token
+    );
+    Classified::Answer(Box::new(Inbound {
+        key: MessageKey {
+            chat: ChatKey::new(PlatformId::Discord, i.channel_id.get().to_string()),
+            id: format!("i{}", i.id.get()).into(),
+        },
+        user: UserKey::new(PlatformId::Discord, i.user.id.get().to_string()),
+        chat_kind,
+        reply_to: Some(route.into()),
+        text,
+        truncated: None,
+        user_language: Some(Arc::from(i.locale.as_str())),
+        voice: None,
+        received_at: SystemTime::now(),
+    }))
+}
+
+/// The slash and message commands the bot registers.
+pub fn command_definitions() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "name": SLASH_COMMAND,
+            "type": 1,
+            "description": "Translate text into one or more languages at once",
+            "options": [
+                {
+                    "type": 3, "name": "text", "required": true, "max_length": 4000,
+                    "description": "What to translate"
+                },
+                {
+                    "type": 3, "name": "to", "required": false, "max_length": 200,
+                    "description": "Languages, e.g. es, fr, German (default: your Discord language)"
+                }
+            ]
+        },
+        { "name": MESSAGE_COMMAND, "type": 3 }
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_routes_round_trip() {
+        assert_eq!(ReplyRoute::parse("m:42"), Some(ReplyRoute::Message(42)));
+        assert_eq!(
+            ReplyRoute::parse("ie:7:tok:en"),
+            Some(ReplyRoute::Interaction {
+                application: 7,
+                token: "tok:en",
+                ephemeral: true
+            })
+        );
+        assert_eq!(ReplyRoute::parse("x:1"), None);
+        assert_eq!(ReplyRoute::parse("m:abc"), None);
+    }
+
+    #[test]
+    fn prefix_commands_become_slash_commands() {
+        assert_eq!(from_prefix("!tr es hi", "!").as_deref(), Some("/tr es hi"));
+        assert_eq!(from_prefix("  !HELP", "!").as_deref(), Some("/HELP"));
+        assert_eq!(from_prefix("!wow", "!"), None);
+        assert_eq!(from_prefix("hello", "!"), None);
+        assert_eq!(locale_language("pt-BR"), "pt");
+        assert_eq!(locale_language("en-US"), "en");
+        assert_eq!(locale_language("zz"), "en");
+    }
+}

@@ -1,0 +1,200 @@
+//! A gateway shard as an actor: one serenity client running one shard.
+//!
+//! The actor starts the client in a task it owns and fails when the client stops (a fatal
+//! gateway error such as a rejected token), so its supervisor restarts it with backoff. serenity
+//! itself heartbeats, reconnects and RESUMEs; a restarted shard opens a *new* session, and the
+//! platform recovers what was missed meanwhile from channel history. Stopping the actor closes the
+//! connection cleanly (code 1000); killing it closes it too, from the state's drop.
+//!
+//! The event handler forwards what the runtime needs (messages, interactions, READY, RESUMED) to
+//! the platform's event channel. Interactions are acknowledged (deferred) here at once, because
+//! Discord allows only 3 s for that and the answer may take longer.
+//!
+//! (This actor lives with the Discord platform, not in `src/actors`, because it is made of
+//! serenity types.)
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serenity::all::{
+    Context, EventHandler, GatewayIntents, Interaction, Message, Ready, ResumedEvent,
+};
+use serenity::gateway::ShardManager;
+use serenity::http::HttpBuilder;
+use tokio::sync::mpsc;
+
+use super::GatewayEvent;
+use super::rest::Rest;
+use crate::secret::Secret;
+use crate::task::OwnedTask;
+
+/// What every shard of the process shares.
+pub struct GatewayLink {
+    pub token: Secret,
+    pub api_url: String,
+    pub client: reqwest::Client,
+    pub rest: Arc<Rest>,
+    pub events: mpsc::UnboundedSender<GatewayEvent>,
+}
+
+pub struct ShardArgs {
+    pub shard: u32,
+    pub total: u32,
+    pub link: Arc<GatewayLink>,
+}
+
+pub enum ShardMsg {
+    /// The client stopped, with why.
+    Ended(String),
+}
+
+/// Keeps the client running; shuts the shard down when dropped (kill, panic).
+pub struct ShardState {
+    manager: Arc<ShardManager>,
+    _client: OwnedTask,
+    shard: u32,
+}
+
+impl Drop for ShardState {
+    fn drop(&mut self) {
+        let manager = self.manager.clone();
+        // The shard runner is a task of serenity's; make sure it goes with this incarnation.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { manager.shutdown_all().await });
+        }
+    }
+}
+
+/// See the module docs.
+pub struct ShardActor;
+
+struct Handler {
+    shard: u32,
+    link: Arc<GatewayLink>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn message(&self, _ctx: Context, message: Message) {
+        let _ = self
+            .link
+            .events
+            .send(GatewayEvent::Message(Box::new(message)));
+    }
+
+    async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
+        let Interaction::Command(command) = interaction else {
+            return;
+        };
+        let ephemeral = command.data.kind == serenity::all::CommandType::Message;
+        if let Err(e) = self
+            .link
+            .rest
+            .defer(command.id, &command.token, ephemeral)
+            .await
+        {
+            // Already acknowledged (a replay after RESUME), or too late: the platform decides.
+            tracing::debug!(error = %e, "discord: cannot defer an interaction");
+        }
+        let _ = self
+            .link
+            .events
+            .send(GatewayEvent::Command(Box::new(command)));
+    }
+
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        tracing::info!(shard = self.shard, "discord: new gateway session");
+        let _ = self.link.events.send(GatewayEvent::Ready {
+            shard: self.shard,
+            bot: ready.user.id.get(),
+            application: ready.application.id.get(),
+        });
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        tracing::info!(shard = self.shard, "discord: gateway session resumed");
+        let _ = self
+            .link
+            .events
+            .send(GatewayEvent::Resumed { shard: self.shard });
+    }
+}
+
+impl Actor for ShardActor {
+    type Msg = ShardMsg;
+    type State = ShardState;
+    type Arguments = ShardArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ShardArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let link = args.link;
+        let http = HttpBuilder::new(link.token.expose())
+            .client(link.client.clone())
+            .proxy(link.api_url.clone())
+            .ratelimiter_disabled(true)
+            .build();
+        let intents = GatewayIntents::GUILD_MESSAGES
+            | GatewayIntents::DIRECT_MESSAGES
+            | GatewayIntents::MESSAGE_CONTENT
+            | GatewayIntents::GUILDS;
+        let handler = Handler {
+            shard: args.shard,
+            link: link.clone(),
+        };
+        let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
+            .event_handler(handler)
+            .await
+            .map_err(|e| format!("cannot build the Discord client: {}", describe(&e)))?;
+        let manager = client.shard_manager.clone();
+        let (shard, total) = (args.shard, args.total);
+        let task = OwnedTask::spawn(async move {
+            let reason = match client.start_shard(shard, total).await {
+                Ok(()) => "stopped".to_string(),
+                Err(e) => describe(&e),
+            };
+            let _ = myself.cast(ShardMsg::Ended(reason));
+        });
+        Ok(ShardState {
+            manager,
+            _client: task,
+            shard,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.manager.shutdown_all().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let ShardMsg::Ended(reason) = msg;
+        Err(format!("discord shard {} ended: {reason}", state.shard).into())
+    }
+}
+
+/// A serenity error, described without secrets.
+fn describe(e: &serenity::Error) -> String {
+    use serenity::Error;
+    match e {
+        Error::Gateway(g) => format!("gateway: {g}"),
+        Error::Http(_) => "HTTP error".into(),
+        Error::Json(_) => "unexpected JSON".into(),
+        Error::Io(io) => format!("I/O error: {}", io.kind()),
+        other => {
+            let s = other.to_string();
+            s.chars().take(200).collect()
+        }
+    }
+}
