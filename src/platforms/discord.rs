@@ -58,6 +58,7 @@ pub enum GatewayEvent {
     /// A new session (IDENTIFY): the events of an earlier one may have been lost.
     Ready {
         shard: u32,
+        session: String,
         bot: u64,
         application: u64,
     },
@@ -99,6 +100,8 @@ struct State {
     restored: bool,
     /// The commands still have to be registered.
     register_commands: bool,
+    /// Each shard's current session.
+    sessions: HashMap<u32, String>,
 }
 
 /// See the module docs.
@@ -171,6 +174,7 @@ impl DiscordPlatform {
                 recovery: VecDeque::new(),
                 restored: false,
                 register_commands: config.register_commands,
+                sessions: HashMap::new(),
             }),
             store,
             closed: watch::Sender::new(false),
@@ -216,13 +220,19 @@ impl DiscordPlatform {
             }
             GatewayEvent::Ready {
                 shard,
+                session,
                 bot,
                 application,
             } => {
-                self.metrics
-                    .gateway_session(PlatformId::Discord, "identify");
                 let window = Duration::from_millis(window_ms(&self.config));
                 let mut state = self.lock();
+                // The collector and the handler both report a READY; act on each session once.
+                if state.sessions.get(&shard) == Some(&session) {
+                    return;
+                }
+                state.sessions.insert(shard, session);
+                self.metrics
+                    .gateway_session(PlatformId::Discord, "identify");
                 state.identity = Some(Identity { bot, application });
                 let mut queued: Vec<u64> = Vec::new();
                 let recent: Vec<(u64, u64)> = state
@@ -383,6 +393,32 @@ impl DiscordPlatform {
     }
 }
 
+/// Runs a start-up request up to five times with backoff; permanent errors end it at once.
+async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RestError>>,
+{
+    let mut wait = Duration::from_secs(1);
+    for attempt in 1..=5 {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(RestError::Permanent(e)) => return Err(format!("cannot get {what}: {e}")),
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, "discord: cannot get {what}; retrying");
+                tokio::time::sleep(match e {
+                    RestError::RetryAfter(d) => d,
+                    _ => wait,
+                })
+                .await;
+                wait *= 2;
+            }
+            Err(e) => return Err(format!("cannot get {what}: {e}")),
+        }
+    }
+    Err(format!("cannot get {what}"))
+}
+
 fn window_ms(config: &DiscordConfig) -> u64 {
     u64::try_from(config.recovery_window.as_millis()).unwrap_or(u64::MAX)
 }
@@ -515,28 +551,16 @@ impl Platform for DiscordPlatform {
     }
 
     async fn actors(&self, template: &SupervisorTemplate) -> Result<Vec<ChildSpec>, String> {
+        // Who the bot is, before any event arrives (mentions of it are addressed to it).
+        let (bot, application) = with_retries("the bot's identity", || self.rest.identity())
+            .await
+            .map_err(|e| format!("{e}; check DISCORD_BOT_TOKEN and DISCORD_API_URL"))?;
+        self.lock().identity = Some(Identity { bot, application });
         let total = match self.config.shards {
             Some(n) => n,
-            None => {
-                let mut wait = Duration::from_secs(1);
-                let mut attempt = 1;
-                loop {
-                    match self.rest.recommended_shards().await {
-                        Ok(n) => break n,
-                        Err(e) if attempt < 5 => {
-                            tracing::warn!(error = %e, "discord: cannot get the shard count; retrying");
-                            tokio::time::sleep(wait).await;
-                            wait *= 2;
-                            attempt += 1;
-                        }
-                        Err(e) => {
-                            return Err(format!(
-                                "cannot ask Discord for the shard count ({e}); set platforms.discord.shards"
-                            ));
-                        }
-                    }
-                }
-            }
+            None => with_retries("the shard count", || self.rest.recommended_shards())
+                .await
+                .map_err(|e| format!("{e}; or set platforms.discord.shards"))?,
         };
         let range = self.config.shard_range.clone().unwrap_or(0..total);
         tracing::info!(total, from = range.start, to = range.end, "discord: shards");

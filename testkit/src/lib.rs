@@ -11,6 +11,12 @@
 //!   can long-poll: tests push users' messages ([`TgChat`], [`TgUser`],
 //!   [`MessageBuilder`]), read what the bot sent ([`SentMessage`], [`ApiCall`]) and inject
 //!   Telegram's failures ([`Fault`], [`Limits`]). See the [`telegram`] module.
+//! * [`FakeDiscord`], a local Discord (REST API v10 and gateway over plain `ws://`) that
+//!   the real serenity client connects to: tests build the world (guilds, channels),
+//!   act as users ([`DcUser`], [`DcMessage`], slash and message commands), read what the
+//!   bot did ([`CreatedMessage`], [`InteractionCallback`], [`RestCall`],
+//!   [`GatewayEvent`]) and inject REST faults ([`RestFault`]) and gateway faults (dropped
+//!   connections, invalid sessions, zombie connections). See the [`discord`] module.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -23,10 +29,17 @@
 //! The `fake-provider` binary runs the same server standalone for hand trials:
 //! `cargo run -p tolmach-testkit --bin fake-provider -- --behavior echo`; the
 //! `fake-telegram` binary does the same for Telegram and lets you chat with the bot from
-//! the terminal: `cargo run -p tolmach-testkit --bin fake-telegram`.
+//! the terminal: `cargo run -p tolmach-testkit --bin fake-telegram`; `fake-discord` does
+//! it for Discord: `cargo run -p tolmach-testkit --bin fake-discord`.
 
+pub mod discord;
 pub mod provider;
 pub mod telegram;
+
+pub use discord::{
+    CreatedMessage, DcMessage, DcUser, FakeDiscord, GatewayEvent, GatewayEventKind, Interaction,
+    InteractionCallback, InteractionEdit, RestCall, RestFault, SessionInfo,
+};
 
 pub use provider::*;
 pub use telegram::{

@@ -253,6 +253,20 @@ impl Rest {
         self.execute(request).await.map(|_| ())
     }
 
+    /// The bot's user id and its application id.
+    pub async fn identity(&self) -> Result<(u64, u64), RestError> {
+        let user: serenity::model::user::CurrentUser = self
+            .json(Request::new(Route::UserMe, LightMethod::Get))
+            .await?;
+        let application: serenity::model::application::CurrentApplicationInfo = self
+            .json(Request::new(
+                Route::Oauth2ApplicationCurrent,
+                LightMethod::Get,
+            ))
+            .await?;
+        Ok((user.id.get(), application.id.get()))
+    }
+
     /// Discord's recommended shard count (`GET /gateway/bot`).
     pub async fn recommended_shards(&self) -> Result<u32, RestError> {
         let request = Request::new(Route::GatewayBot, LightMethod::Get);

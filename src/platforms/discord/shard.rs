@@ -106,6 +106,7 @@ impl EventHandler for Handler {
         tracing::info!(shard = self.shard, "discord: new gateway session");
         let _ = self.link.events.send(GatewayEvent::Ready {
             shard: self.shard,
+            session: ready.session_id.clone(),
             bot: ready.user.id.get(),
             application: ready.application.id.get(),
         });
