@@ -102,7 +102,12 @@ struct State {
     register_commands: bool,
     /// Each shard's current session.
     sessions: HashMap<u32, String>,
+    /// Ids of the latest live messages, to drop the second copy of each (collector and handler).
+    recent: VecDeque<u64>,
 }
+
+/// How many live message ids [`State::recent`] keeps.
+const RECENT: usize = 4096;
 
 /// See the module docs.
 pub struct DiscordPlatform {
@@ -175,6 +180,7 @@ impl DiscordPlatform {
                 restored: false,
                 register_commands: config.register_commands,
                 sessions: HashMap::new(),
+                recent: VecDeque::with_capacity(RECENT),
             }),
             store,
             closed: watch::Sender::new(false),
@@ -201,7 +207,20 @@ impl DiscordPlatform {
     /// Handles one gateway event (no awaiting: cancellation cannot split it).
     fn on_event(&self, event: GatewayEvent) {
         match event {
-            GatewayEvent::Message(m) => self.observe(&m, false),
+            GatewayEvent::Message(m) => {
+                let id = m.id.get();
+                {
+                    let mut state = self.lock();
+                    if state.recent.contains(&id) {
+                        return;
+                    }
+                    if state.recent.len() == RECENT {
+                        state.recent.pop_front();
+                    }
+                    state.recent.push_back(id);
+                }
+                self.observe(&m, false);
+            }
             GatewayEvent::Command(c) => {
                 let id = c.id.get();
                 let mut state = self.lock();
@@ -226,7 +245,7 @@ impl DiscordPlatform {
             } => {
                 let window = Duration::from_millis(window_ms(&self.config));
                 let mut state = self.lock();
-                // The collector and the handler both report a READY; act on each session once.
+                // Act on each session once.
                 if state.sessions.get(&shard) == Some(&session) {
                     return;
                 }

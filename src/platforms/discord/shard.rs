@@ -7,19 +7,22 @@
 //! connection cleanly (code 1000); killing it closes it too, from the state's drop.
 //!
 //! The event handler forwards what the runtime needs (messages, interactions, READY, RESUMED) to
-//! the platform's event channel. Interactions are acknowledged (deferred) here at once, because
+//! the platform's event channel; messages also go through a collector, which keeps their order
+//! (see [`Handler::install_collector`]). Interactions are acknowledged (deferred) here at once, because
 //! Discord allows only 3 s for that and the answer may take longer.
 //!
 //! (This actor lives with the Discord platform, not in `src/actors`, because it is made of
 //! serenity types.)
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serenity::all::{
-    Context, EventHandler, GatewayIntents, Interaction, Message, Ready, ResumedEvent,
+    ConnectionStage, Context, Event, EventHandler, GatewayIntents, Interaction, Message, Ready,
+    ResumedEvent, ShardStageUpdateEvent,
 };
-use serenity::gateway::ShardManager;
+use serenity::gateway::{CollectorCallback, ShardManager};
 use serenity::http::HttpBuilder;
 use tokio::sync::mpsc;
 
@@ -71,6 +74,31 @@ pub struct ShardActor;
 struct Handler {
     shard: u32,
     link: Arc<GatewayLink>,
+    /// Bumped whenever a connection is established; collectors of older ones retire.
+    generation: Arc<AtomicU64>,
+}
+
+impl Handler {
+    /// Installs a collector on the shard runner of this connection. serenity runs collectors
+    /// inline, in gateway order, before it spawns a task per event handler call (which may run
+    /// in any order), so messages reach the platform in the order users sent them. Until the
+    /// collector is in place (the first moments of a connection) the handler's own copies are
+    /// the only ones; the platform drops the duplicates by message id.
+    fn install_collector(&self, ctx: &Context) {
+        let generation = self.generation.clone();
+        let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let events = self.link.events.clone();
+        ctx.shard
+            .add_collector(CollectorCallback(Box::new(move |event: &Event| {
+                if generation.load(Ordering::SeqCst) != mine {
+                    return false;
+                }
+                if let Event::MessageCreate(created) = event {
+                    let _ = events.send(GatewayEvent::Message(Box::new(created.message.clone())));
+                }
+                !events.is_closed()
+            })));
+    }
 }
 
 #[serenity::async_trait]
@@ -100,6 +128,12 @@ impl EventHandler for Handler {
             .link
             .events
             .send(GatewayEvent::Command(Box::new(command)));
+    }
+
+    async fn shard_stage_update(&self, ctx: Context, event: ShardStageUpdateEvent) {
+        if event.new == ConnectionStage::Connected {
+            self.install_collector(&ctx);
+        }
     }
 
     async fn ready(&self, _ctx: Context, ready: Ready) {
@@ -144,6 +178,7 @@ impl Actor for ShardActor {
         let handler = Handler {
             shard: args.shard,
             link: link.clone(),
+            generation: Arc::new(AtomicU64::new(0)),
         };
         let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
             .event_handler(handler)
