@@ -943,13 +943,15 @@ fn validate_discord(raw: &RawDiscord, p: &mut Problems) -> Option<DiscordConfig>
     let shard_range = if raw.shard_range.trim().is_empty() {
         None
     } else {
-        let parsed = raw.shard_range.split_once('-').and_then(|(a, b)| {
-            let (a, b) = (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?);
-            (a <= b).then_some(a..b + 1)
-        });
+        let text = raw.shard_range.trim();
+        let (a, b) = text.split_once('-').unwrap_or((text, text));
+        let parsed = match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            (Ok(a), Ok(b)) if a <= b && b < u32::MAX => Some(a..b + 1),
+            _ => None,
+        };
         if parsed.is_none() {
             p.0.push(format!(
-                "platforms.discord.shard_range: {:?} is not a range like \"0-3\"",
+                "platforms.discord.shard_range: {:?} is not a range like \"0-3\" (or one shard, \"2\")",
                 raw.shard_range
             ));
         }
@@ -1204,6 +1206,19 @@ mod tests {
         ]);
         let err = Config::load(None, &bad).expect_err("range past shards");
         assert!(err.to_string().contains("goes past"), "{err}");
+        let one = env(&[
+            ("DISCORD_BOT_TOKEN", "x"),
+            ("TOLMACH_PLATFORMS_DISCORD_SHARD_RANGE", " 3 "),
+        ]);
+        let c = Config::load(None, &one).expect("one shard");
+        assert_eq!(c.platforms.discord.expect("on").shard_range, Some(3..4));
+        for nonsense in ["3-1", "a-b", "-", "1-2-3"] {
+            let e = env(&[
+                ("DISCORD_BOT_TOKEN", "x"),
+                ("TOLMACH_PLATFORMS_DISCORD_SHARD_RANGE", nonsense),
+            ]);
+            assert!(Config::load(None, &e).is_err(), "{nonsense}");
+        }
         assert!(
             Config::defaults()
                 .expect("valid")

@@ -229,3 +229,82 @@ async fn the_telegram_token_never_reaches_the_logs() {
     assert!(!log.contains("SECRET-token"), "{log}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test]
+async fn the_binary_serves_discord_and_never_logs_the_token() {
+    let token = "MTIwMDAwMDAwMDAwMDAwMDAwMQ.CLI.SECRET-discord-token";
+    let fake = tolmach_testkit::FakeDiscord::start(token)
+        .await
+        .expect("fake discord");
+    let (guild, channel) = (1_100_000_000_000_000_000, 1_100_000_000_000_000_001);
+    fake.add_guild(guild, "Guild");
+    fake.add_text_channel(guild, channel, "general");
+    // The first reply is refused, and logged; the second goes through.
+    fake.fail_next(
+        "POST",
+        "/api/v10/channels/",
+        tolmach_testkit::RestFault::MissingPermissions,
+        1,
+    );
+    let data = std::env::temp_dir().join(format!("tolmach-cli-discord-{}", std::process::id()));
+    let mut child = tolmach()
+        .env("DISCORD_BOT_TOKEN", token)
+        .env("DISCORD_API_URL", fake.rest_url())
+        .env("TOLMACH_RUNTIME_DATA_DIR", &data)
+        .env("TOLMACH_LOG", "debug")
+        .spawn()
+        .expect("spawn");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = tokio::spawn(async move {
+        let mut stderr = stderr;
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            seen.push(line);
+        }
+        seen.join("\n")
+    });
+    assert!(fake.wait_for_identifies(1, PATIENCE).await);
+    let alice = tolmach_testkit::DcUser::new(1_300_000_000_000_000_001, "alice");
+    fake.user_message(channel, &alice, "!tr es good morning");
+    assert!(
+        fake.wait_for_rest_calls("POST", "/api/v10/channels/", 1, PATIENCE)
+            .await
+    );
+    let asked = fake.user_message(channel, &alice, "!tr fr thank you");
+    assert!(fake.wait_for_created(1, PATIENCE).await);
+    let created = fake.created_messages();
+    assert_eq!(created[0].message_reference, Some(asked));
+    assert!(
+        created[0].content.starts_with("French: Merci"),
+        "{created:?}"
+    );
+    // Interaction tokens are credentials too (they sit in the webhook URLs).
+    let slash = fake.slash_command(
+        channel,
+        &alice,
+        "translate",
+        &[("text", "welcome"), ("to", "de")],
+        "en-US",
+    );
+    assert!(fake.wait_for_edits(1, PATIENCE).await);
+    let pid = child.id().expect("pid").to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    let status = child.wait().await.expect("status");
+    let log = log.await.expect("log");
+    assert!(!log.contains(&slash.token), "{log}");
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("Missing Permissions"),
+        "the refusal is logged: {log}"
+    );
+    assert!(!log.contains("SECRET-discord-token"), "{log}");
+    assert!(
+        !log.contains("good morning"),
+        "user text is not logged: {log}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -739,3 +739,65 @@ async fn mentions_in_translated_text_never_ping() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn shards_follow_discords_recommendation_and_a_range_splits_them() {
+    let fake = world_with(|f| f.with_shards(2)).await;
+    // A guild on each shard: Discord routes a guild to shard (guild_id >> 22) % shards.
+    let other_guild = GUILD + (1 << 22);
+    let other_channel = other_guild + 1;
+    fake.add_guild(other_guild, "Other Guild");
+    fake.add_text_channel(other_guild, other_channel, "general");
+    let shard_of = |g: u64| (g >> 22) % 2;
+    assert_ne!(shard_of(GUILD), shard_of(other_guild));
+
+    let dir = data_dir("shards");
+    let app = start_bot(&fake, &dir, &[]).await;
+    assert!(fake.wait_for_identifies(2, PATIENCE).await);
+    let tree = app.tree().await;
+    let shards = tree
+        .walk()
+        .into_iter()
+        .filter(|(_, n)| n.kind == ActorKind::Shard)
+        .count();
+    assert_eq!(shards, 2);
+    let asked = vec![
+        fake.user_message(GENERAL, &alice(), "!tr es one"),
+        fake.user_message(other_channel, &alice(), "!tr es two"),
+    ];
+    assert!(fake.wait_for_created(2, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    assert_exactly_once(&fake, &asked);
+
+    // A process running only the other guild's shard answers only there.
+    let only = shard_of(other_guild).to_string();
+    let identifies = fake.identify_count();
+    let app = start_bot(
+        &fake,
+        &data_dir("shards-range"),
+        &[("TOLMACH_PLATFORMS_DISCORD_SHARD_RANGE", &only)],
+    )
+    .await;
+    let identify_shards: Vec<[u32; 2]> = fake
+        .gateway_events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            GatewayEventKind::Identify { shard, .. } => Some(shard),
+            _ => None,
+        })
+        .skip(identifies)
+        .collect();
+    let expected_shard = u32::try_from(shard_of(other_guild)).expect("small");
+    assert_eq!(identify_shards, vec![[expected_shard, 2]]);
+    let mine = fake.user_message(other_channel, &bob(), "!tr fr three");
+    assert!(fake.wait_for_created(3, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    assert_eq!(
+        replies_to(&fake.created_messages(), mine).len(),
+        1,
+        "answered by the shard that runs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

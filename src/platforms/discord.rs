@@ -582,6 +582,13 @@ impl Platform for DiscordPlatform {
                 .map_err(|e| format!("{e}; or set platforms.discord.shards"))?,
         };
         let range = self.config.shard_range.clone().unwrap_or(0..total);
+        if range.end > total {
+            return Err(format!(
+                "platforms.discord.shard_range {}-{} goes past the {total} shards Discord recommends; set platforms.discord.shards",
+                range.start,
+                range.end - 1
+            ));
+        }
         tracing::info!(total, from = range.start, to = range.end, "discord: shards");
         let shards: Vec<ChildSpec> = range
             .map(|shard| {
