@@ -801,3 +801,53 @@ async fn shards_follow_discords_recommendation_and_a_range_splits_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_shards_sessions_and_conversations_while_messages_flow_loses_nothing() {
+    let fake = world().await;
+    let dir = data_dir("kills");
+    let app = start_bot(&fake, &dir, &[]).await;
+    // Every channel has activity before the first kill (see a_killed_shard_comes_back...).
+    let mut asked = vec![
+        fake.user_message(GENERAL, &alice(), "!tr es hello"),
+        fake.user_message(RANDOM, &bob(), "!tr es hello"),
+        fake.user_message(DM, &alice(), "!tr es hello"),
+    ];
+    assert!(fake.wait_for_created(asked.len(), PATIENCE).await);
+    for round in 0..5 {
+        for (i, channel) in [GENERAL, RANDOM, DM]
+            .into_iter()
+            .cycle()
+            .take(12)
+            .enumerate()
+        {
+            let user = if channel == RANDOM { bob() } else { alice() };
+            asked.push(fake.user_message(channel, &user, &format!("!tr fr {round} {i}")));
+        }
+        let tree = app.tree().await;
+        let victims: Vec<_> = tree
+            .walk()
+            .into_iter()
+            .filter(|(_, n)| {
+                matches!(
+                    n.kind,
+                    ActorKind::Session | ActorKind::Conversation | ActorKind::Shard
+                )
+            })
+            .filter_map(|(_, n)| n.cell.clone())
+            .collect();
+        for v in victims {
+            v.kill();
+        }
+    }
+    assert!(
+        fake.wait_for_created(asked.len(), PATIENCE).await,
+        "{} of {} answered",
+        fake.created_messages().len(),
+        asked.len()
+    );
+    common::settle(&app).await;
+    app.shutdown().await;
+    assert_exactly_once(&fake, &asked);
+    let _ = std::fs::remove_dir_all(&dir);
+}

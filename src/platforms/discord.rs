@@ -7,10 +7,11 @@
 //!
 //! Recovery: serenity RESUMEs a dropped session and the gateway replays what was missed. When a
 //! session cannot be resumed (gateway unreachable too long, a zombie connection, an invalid
-//! session) serenity starts a new one and the events of the old one are lost. So on every READY
-//! the platform fetches the history of each channel active within `recovery_window`
-//! (`GET /channels/{id}/messages?after=<last seen>`) and answers what it had not seen. Channel
-//! positions are saved, so the same happens after a process restart.
+//! session) serenity starts a new one and the events of the old one are lost. So on every new
+//! session the platform fetches the history of each channel active within `recovery_window`
+//! (`GET /channels/{id}/messages?after=<position>`) and answers what it had not seen. A channel's
+//! position moves only with messages known to arrive in order (see [`shard`]). Positions are
+//! saved, so the same happens after a process restart.
 //!
 //! Output: replies quote the user's message and ping nobody (`allowed_mentions: none`);
 //! interaction answers edit the deferred response, further parts are follow-ups; everything over
@@ -53,12 +54,20 @@ const MAX_PAGES: u32 = 10;
 
 /// What the shards report.
 pub enum GatewayEvent {
-    Message(Box<Message>),
+    /// A message; `ordered` when it came through the shard's collector (in gateway order),
+    /// not through a (racing) event-handler task.
+    Message {
+        message: Box<Message>,
+        ordered: bool,
+    },
     Command(Box<CommandInteraction>),
-    /// A new session (IDENTIFY): the events of an earlier one may have been lost.
-    Ready {
+    /// A new session is up (IDENTIFY, not RESUME): the events of an earlier one may have been
+    /// lost. Sent before any message of the new session comes through its collector.
+    NewSession {
         shard: u32,
-        session: String,
+    },
+    /// READY: who the bot is.
+    Ready {
         bot: u64,
         application: u64,
     },
@@ -84,6 +93,8 @@ struct ChannelState {
     in_flight: BTreeSet<u64>,
     /// Its position changed since it was last saved.
     dirty: bool,
+    /// Its position was saved at least once (so a restart will look at this channel).
+    saved: bool,
 }
 
 struct State {
@@ -100,8 +111,6 @@ struct State {
     restored: bool,
     /// The commands still have to be registered.
     register_commands: bool,
-    /// Each shard's current session.
-    sessions: HashMap<u32, String>,
     /// Ids of the latest live messages, to drop the second copy of each (collector and handler).
     recent: VecDeque<u64>,
 }
@@ -179,7 +188,6 @@ impl DiscordPlatform {
                 recovery: VecDeque::new(),
                 restored: false,
                 register_commands: config.register_commands,
-                sessions: HashMap::new(),
                 recent: VecDeque::with_capacity(RECENT),
             }),
             store,
@@ -207,19 +215,30 @@ impl DiscordPlatform {
     /// Handles one gateway event (no awaiting: cancellation cannot split it).
     fn on_event(&self, event: GatewayEvent) {
         match event {
-            GatewayEvent::Message(m) => {
-                let id = m.id.get();
-                {
+            GatewayEvent::Message { message, ordered } => {
+                let id = message.id.get();
+                let first = {
                     let mut state = self.lock();
-                    if state.recent.contains(&id) {
-                        return;
+                    // An ordered copy: everything before it in its channel has reached us too.
+                    if let Some(c) = state.channels.get_mut(&message.channel_id.get())
+                        && ordered
+                        && id > c.last_seen
+                    {
+                        c.last_seen = id;
+                        c.dirty = true;
                     }
-                    if state.recent.len() == RECENT {
-                        state.recent.pop_front();
+                    let first = !state.recent.contains(&id);
+                    if first {
+                        if state.recent.len() == RECENT {
+                            state.recent.pop_front();
+                        }
+                        state.recent.push_back(id);
                     }
-                    state.recent.push_back(id);
+                    first
+                };
+                if first {
+                    self.observe(&message, ordered, false);
                 }
-                self.observe(&m, false);
             }
             GatewayEvent::Command(c) => {
                 let id = c.id.get();
@@ -237,22 +256,14 @@ impl DiscordPlatform {
                     }
                 }
             }
-            GatewayEvent::Ready {
-                shard,
-                session,
-                bot,
-                application,
-            } => {
+            GatewayEvent::Ready { bot, application } => {
+                self.lock().identity = Some(Identity { bot, application });
+            }
+            GatewayEvent::NewSession { shard } => {
                 let window = Duration::from_millis(window_ms(&self.config));
                 let mut state = self.lock();
-                // Act on each session once.
-                if state.sessions.get(&shard) == Some(&session) {
-                    return;
-                }
-                state.sessions.insert(shard, session);
                 self.metrics
                     .gateway_session(PlatformId::Discord, "identify");
-                state.identity = Some(Identity { bot, application });
                 let mut queued: Vec<u64> = Vec::new();
                 let recent: Vec<(u64, u64)> = state
                     .channels
@@ -301,17 +312,21 @@ impl DiscordPlatform {
     }
 
     /// A message seen live or in history: track the channel, answer it unless already done.
-    fn observe(&self, m: &Message, recovered: bool) {
+    /// `ordered`: everything before it in its channel has been seen (a collector's copy, or a
+    /// page of history), so the channel's position may move up to it.
+    fn observe(&self, m: &Message, ordered: bool, recovered: bool) {
         let (id, channel) = (m.id.get(), m.channel_id.get());
         let mut state = self.lock();
         let c = state.channels.entry(channel).or_insert(ChannelState {
-            last_seen: 0,
+            // What came before the bot's first sight of a channel is not its business.
+            last_seen: id.saturating_sub(1),
             last_active: Instant::now(),
             in_flight: BTreeSet::new(),
-            dirty: false,
+            dirty: true,
+            saved: false,
         });
         c.last_active = Instant::now();
-        if id > c.last_seen {
+        if ordered && id > c.last_seen {
             c.last_seen = id;
             c.dirty = true;
         }
@@ -332,6 +347,11 @@ impl DiscordPlatform {
                 state.buffer.push_back(*inbound);
                 if recovered {
                     self.metrics.recovered_message(PlatformId::Discord);
+                }
+                // A channel new to the bot is saved at once (just before this message), so a
+                // crash before its first reply still finds it after the restart.
+                if state.channels.get(&channel).is_some_and(|c| !c.saved) {
+                    self.save_positions(&mut state);
                 }
             }
             Classified::Ignore(reason) => {
@@ -360,7 +380,7 @@ impl DiscordPlatform {
         let full = messages.len() == usize::from(PAGE);
         let last = messages.last().map(|m| m.id.get());
         for m in &messages {
-            self.observe(m, true);
+            self.observe(m, true, true);
         }
         let mut state = self.lock();
         if state.recovery.front().map(|r| r.0) == Some(channel) {
@@ -401,6 +421,7 @@ impl DiscordPlatform {
             });
             cursors.push((id.to_string(), as_i64(position)));
             c.dirty = false;
+            c.saved = true;
         }
         if cursors.is_empty() {
             return;

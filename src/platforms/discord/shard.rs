@@ -94,7 +94,10 @@ impl Handler {
                     return false;
                 }
                 if let Event::MessageCreate(created) = event {
-                    let _ = events.send(GatewayEvent::Message(Box::new(created.message.clone())));
+                    let _ = events.send(GatewayEvent::Message {
+                        message: Box::new(created.message.clone()),
+                        ordered: true,
+                    });
                 }
                 !events.is_closed()
             })));
@@ -104,10 +107,10 @@ impl Handler {
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn message(&self, _ctx: Context, message: Message) {
-        let _ = self
-            .link
-            .events
-            .send(GatewayEvent::Message(Box::new(message)));
+        let _ = self.link.events.send(GatewayEvent::Message {
+            message: Box::new(message),
+            ordered: false,
+        });
     }
 
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
@@ -131,16 +134,23 @@ impl EventHandler for Handler {
     }
 
     async fn shard_stage_update(&self, ctx: Context, event: ShardStageUpdateEvent) {
-        if event.new == ConnectionStage::Connected {
-            self.install_collector(&ctx);
+        if event.new != ConnectionStage::Connected {
+            return;
         }
+        if event.old != ConnectionStage::Resuming {
+            // A new session. Reported before the collector goes in, so the platform hears of
+            // it before any of the session's messages arrive in order.
+            tracing::info!(shard = self.shard, "discord: new gateway session");
+            let _ = self
+                .link
+                .events
+                .send(GatewayEvent::NewSession { shard: self.shard });
+        }
+        self.install_collector(&ctx);
     }
 
     async fn ready(&self, _ctx: Context, ready: Ready) {
-        tracing::info!(shard = self.shard, "discord: new gateway session");
         let _ = self.link.events.send(GatewayEvent::Ready {
-            shard: self.shard,
-            session: ready.session_id.clone(),
             bot: ready.user.id.get(),
             application: ready.application.id.get(),
         });
