@@ -449,6 +449,9 @@ async fn an_invalid_session_is_replaced_and_missed_messages_are_recovered_once()
         &bob(),
         "chatter in a channel the bot was never asked in",
     );
+    // Chatter in an active guild channel is recovered too, and still not answered: history does
+    // not say which guild a message is in (`guild_id` is gateway-only); the bot must know.
+    fake.user_message(GENERAL, &bob(), "good morning everyone");
     fake.refuse_gateway(false);
     assert!(fake.wait_for_identifies(2, PATIENCE).await, "re-identified");
     assert!(fake.wait_for_created(asked.len(), PATIENCE).await);
@@ -658,14 +661,20 @@ async fn a_restart_recovers_what_arrived_while_the_process_was_down() {
     let fake = world().await;
     let dir = data_dir("restart");
     let app = start_bot(&fake, &dir, &[]).await;
-    let mut asked = vec![fake.user_message(GENERAL, &alice(), "!tr es before")];
-    assert!(fake.wait_for_created(1, PATIENCE).await);
+    let mut asked = vec![
+        fake.user_message(GENERAL, &alice(), "!tr es before"),
+        fake.user_message(DM, &alice(), "!tr es before"),
+    ];
+    assert!(fake.wait_for_created(2, PATIENCE).await);
     common::settle(&app).await;
     app.shutdown().await;
-    // Down: these reach no session.
+    // Down: these reach no session. The new process learns from Discord which channel is a
+    // guild's (chatter there stays unanswered) and which a DM (where any text is a request).
     for i in 0..3 {
         asked.push(fake.user_message(GENERAL, &bob(), &format!("!tr de while down {i}")));
     }
+    fake.user_message(GENERAL, &bob(), "just chatting, not for the bot");
+    asked.push(fake.user_message(DM, &alice(), "translate thank you to German"));
     let app = start_bot(&fake, &dir, &[]).await;
     assert!(fake.wait_for_created(asked.len(), PATIENCE).await);
     common::settle(&app).await;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serenity::model::application::CommandInteraction;
 use serenity::model::channel::Message;
-use serenity::model::id::{ApplicationId, ChannelId, MessageId};
+use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
 use tokio::sync::{mpsc, watch};
 
 use self::classify::{Classified, Identity, ReplyRoute};
@@ -95,6 +95,8 @@ struct ChannelState {
     dirty: bool,
     /// Its position was saved at least once (so a restart will look at this channel).
     saved: bool,
+    /// Its guild (`Some(None)`: a DM), once known. Only gateway messages say; history does not.
+    guild: Option<Option<u64>>,
 }
 
 struct State {
@@ -107,8 +109,10 @@ struct State {
     channels: HashMap<u64, ChannelState>,
     /// Channel histories to fetch: (channel, after this message id, pages fetched).
     recovery: VecDeque<(u64, u64, u32)>,
-    /// Saved channel positions were queued for recovery (once per process).
-    restored: bool,
+    /// Channel positions saved by an earlier process, until the first session queues them for
+    /// recovery. A channel seen before that starts from its saved position, not from the first
+    /// message this process sees in it.
+    saved: HashMap<u64, u64>,
     /// The commands still have to be registered.
     register_commands: bool,
     /// Ids of the latest live messages, to drop the second copy of each (collector and handler).
@@ -175,6 +179,15 @@ impl DiscordPlatform {
             .into_iter()
             .filter_map(|id| u64::try_from(id).ok())
             .collect();
+        let since = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX)
+            - i64::try_from(config.recovery_window.as_secs()).unwrap_or(0);
+        let saved = store
+            .recent_cursors(STORE_KEY, since)?
+            .into_iter()
+            .filter_map(|(channel, after)| {
+                Some((channel.parse().ok()?, u64::try_from(after).ok()?))
+            })
+            .collect();
         Ok(Self {
             rest,
             link,
@@ -186,7 +199,7 @@ impl DiscordPlatform {
                 handled,
                 channels: HashMap::new(),
                 recovery: VecDeque::new(),
-                restored: false,
+                saved,
                 register_commands: config.register_commands,
                 recent: VecDeque::with_capacity(RECENT),
             }),
@@ -264,6 +277,11 @@ impl DiscordPlatform {
                 let mut state = self.lock();
                 self.metrics
                     .gateway_session(PlatformId::Discord, "identify");
+                // Channels quiet for longer than the window are forgotten (their saved position
+                // stays in SQLite until it ages out).
+                state
+                    .channels
+                    .retain(|_, c| c.last_active.elapsed() <= window || !c.in_flight.is_empty());
                 let mut queued: Vec<u64> = Vec::new();
                 let recent: Vec<(u64, u64)> = state
                     .channels
@@ -275,26 +293,12 @@ impl DiscordPlatform {
                     state.recovery.push_back((channel, after, 0));
                     queued.push(channel);
                 }
-                if !state.restored {
-                    state.restored = true;
-                    let since = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX)
-                        - i64::try_from(window.as_secs()).unwrap_or(0);
-                    match self.store.recent_cursors(STORE_KEY, since) {
-                        Ok(saved) => {
-                            for (channel, after) in saved {
-                                let (Ok(channel), Ok(after)) =
-                                    (channel.parse::<u64>(), u64::try_from(after))
-                                else {
-                                    continue;
-                                };
-                                if !queued.contains(&channel) {
-                                    state.recovery.push_back((channel, after, 0));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "discord: cannot read saved channel positions")
-                        }
+                // The first session also recovers what an earlier process left (for channels
+                // not seen yet; the others start from their saved position already).
+                let saved: Vec<(u64, u64)> = state.saved.drain().collect();
+                for (channel, after) in saved {
+                    if !queued.contains(&channel) {
+                        state.recovery.push_back((channel, after, 0));
                     }
                 }
                 if !state.recovery.is_empty() {
@@ -317,15 +321,24 @@ impl DiscordPlatform {
     fn observe(&self, m: &Message, ordered: bool, recovered: bool) {
         let (id, channel) = (m.id.get(), m.channel_id.get());
         let mut state = self.lock();
+        // What came before the bot's first sight of a channel is not its business, unless an
+        // earlier process had a position there.
+        let start = state
+            .saved
+            .get(&channel)
+            .map_or(id.saturating_sub(1), |s| (*s).min(id.saturating_sub(1)));
         let c = state.channels.entry(channel).or_insert(ChannelState {
-            // What came before the bot's first sight of a channel is not its business.
-            last_seen: id.saturating_sub(1),
+            last_seen: start,
             last_active: Instant::now(),
             in_flight: BTreeSet::new(),
             dirty: true,
             saved: false,
+            guild: None,
         });
         c.last_active = Instant::now();
+        if !recovered {
+            c.guild = Some(m.guild_id.map(|g| g.get()));
+        }
         if ordered && id > c.last_seen {
             c.last_seen = id;
             c.dirty = true;
@@ -362,8 +375,37 @@ impl DiscordPlatform {
         }
     }
 
+    /// The guild of `channel` (`None`: a DM): known from live messages, else asked of Discord.
+    async fn channel_guild(&self, channel: u64, after: u64) -> Result<Option<u64>, RestError> {
+        if let Some(known) = self.lock().channels.get(&channel).and_then(|c| c.guild) {
+            return Ok(known);
+        }
+        let guild = self.rest.channel_guild(ChannelId::new(channel)).await?;
+        let mut state = self.lock();
+        let start = state.saved.get(&channel).map_or(after, |s| (*s).min(after));
+        let c = state.channels.entry(channel).or_insert(ChannelState {
+            last_seen: start,
+            last_active: Instant::now(),
+            in_flight: BTreeSet::new(),
+            dirty: false,
+            saved: true,
+            guild: None,
+        });
+        c.guild = Some(guild);
+        Ok(guild)
+    }
+
     /// Fetches one page of the first channel waiting for recovery.
     async fn recover_next(&self, channel: u64, after: u64, pages: u32) -> Result<(), RestError> {
+        let guild = match self.channel_guild(channel, after).await {
+            Ok(g) => g,
+            Err(RestError::Permanent(why)) => {
+                tracing::warn!(channel, error = %why, "discord: cannot look up a channel");
+                self.lock().recovery.pop_front();
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let messages = self
             .rest
             .messages_after(ChannelId::new(channel), MessageId::new(after.max(1)), PAGE)
@@ -379,8 +421,23 @@ impl DiscordPlatform {
         };
         let full = messages.len() == usize::from(PAGE);
         let last = messages.last().map(|m| m.id.get());
-        for m in &messages {
-            self.observe(m, true, true);
+        // Never answer what is older than the window, whatever a saved position says.
+        let too_old = snowflake_at(now_ms().saturating_sub(window_ms(&self.config)));
+        for mut m in messages {
+            // History leaves `guild_id` out; without it a guild message would pass for a DM.
+            if m.guild_id.is_none() {
+                m.guild_id = guild.map(GuildId::new);
+            }
+            if m.id.get() < too_old {
+                if let Some(c) = self.lock().channels.get_mut(&channel)
+                    && m.id.get() > c.last_seen
+                {
+                    c.last_seen = m.id.get();
+                    c.dirty = true;
+                }
+                continue;
+            }
+            self.observe(&m, true, true);
         }
         let mut state = self.lock();
         if state.recovery.front().map(|r| r.0) == Some(channel) {

@@ -172,6 +172,22 @@ impl Rest {
         Ok(messages)
     }
 
+    /// The guild `channel` belongs to; `None` for a DM.
+    pub async fn channel_guild(&self, channel: ChannelId) -> Result<Option<u64>, RestError> {
+        let request = Request::new(
+            Route::Channel {
+                channel_id: channel,
+            },
+            LightMethod::Get,
+        );
+        let value: serde_json::Value = self.json(request).await?;
+        Ok(value
+            .get("guild_id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|g| g.parse::<u64>().ok())
+            .filter(|g| *g != 0))
+    }
+
     /// Acknowledges an interaction now and answers it later (Discord allows 3 s for the first).
     pub async fn defer(
         &self,

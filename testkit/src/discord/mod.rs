@@ -105,6 +105,9 @@
 //!   `before=ID` the `limit` newest with smaller ids, `around=ID` up to `limit` centred on
 //!   it; always sorted newest first, as Discord does. History holds the users' messages,
 //!   the bot's messages and non-ephemeral interaction responses.
+//! * message objects over REST (history, one message, a created message) lack the
+//!   gateway-only `guild_id` and `member`, as on Discord: a client must know which guild a
+//!   channel belongs to.
 //! * interactions: the callback must come within the response window (3 s, like
 //!   Discord; [`FakeDiscord::with_interaction_window`]), else 404 `Unknown interaction`
 //!   (10062); a second callback 400 `Interaction has already been acknowledged.` (40060).

@@ -750,7 +750,7 @@ impl State {
             (Route::Message(channel, message), _) => match self.channels.get(channel) {
                 None => Reply::unknown_channel(),
                 Some(c) => match c.messages.get(message) {
-                    Some(m) => Reply::ok(m.clone()),
+                    Some(m) => Reply::ok(rest_view(m)),
                     None => Reply::unknown_message(),
                 },
             },
@@ -898,7 +898,7 @@ impl State {
             at: Instant::now(),
         });
         self.dispatch_message(channel_id, &message);
-        Reply::ok(message)
+        Reply::ok(rest_view(&message))
     }
 
     fn get_messages(&self, channel_id: u64, query: Option<&str>) -> Reply {
@@ -1461,5 +1461,17 @@ fn select_history(
         messages.values().rev().take(limit).cloned().collect()
     };
     out.truncate(limit);
-    out
+    out.iter().map(rest_view).collect()
+}
+
+/// A message as the REST API shows it: without the gateway-only `guild_id` and `member`
+/// (Discord sends those in `MESSAGE_CREATE` only), so clients must know a channel's guild
+/// themselves.
+fn rest_view(message: &Value) -> Value {
+    let mut m = message.clone();
+    if let Some(o) = m.as_object_mut() {
+        o.remove("guild_id");
+        o.remove("member");
+    }
+    m
 }
