@@ -5,6 +5,8 @@
 //! answered twice only if its reply was in flight (accepted by Discord, not yet recorded) when the
 //! process died.
 
+mod common;
+
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -170,44 +172,7 @@ async fn sigkill_mid_stream_recovers_from_history_and_repeats_only_in_flight_rep
     let mut repeated = 0;
     for m in &asked {
         let at = replies.get(m).cloned().unwrap_or_default();
-        assert!(!at.is_empty(), "message {m} was never answered");
-        let timeline = || {
-            format!(
-                "replies at {:?}, kills at {:?}, back at {:?} (from the first kill)",
-                at.iter()
-                    .map(|a| a.saturating_duration_since(kills[0]))
-                    .collect::<Vec<_>>(),
-                kills
-                    .iter()
-                    .map(|k| k.saturating_duration_since(kills[0]))
-                    .collect::<Vec<_>>(),
-                revived
-                    .iter()
-                    .map(|k| k.saturating_duration_since(kills[0]))
-                    .collect::<Vec<_>>()
-            )
-        };
-        // Each repeat is explained by a kill: the earlier reply was sent by a process that died
-        // within moments (before recording it), the later one by a successor.
-        assert!(
-            at.len() <= kills.len() + 1,
-            "message {m} answered {} times: {}",
-            at.len(),
-            timeline()
-        );
-        for pair in at.windows(2) {
-            repeated += 1;
-            let in_flight = kills.iter().zip(&revived).any(|(k, r)| {
-                pair[0] < *r
-                    && pair[1] >= *r
-                    && k.saturating_duration_since(pair[0]) < Duration::from_secs(2)
-            });
-            assert!(
-                in_flight,
-                "message {m} repeated although its earlier reply was not in flight at a kill: {}",
-                timeline()
-            );
-        }
+        repeated += common::check_repeats(&format!("message {m}"), &at, &kills, &revived);
     }
     assert!(
         repeated <= kills.len() * channels.len(),

@@ -3,6 +3,8 @@
 //! docs/adr/0007-telegram-delivery.md: every update is answered; an update is answered twice only
 //! if its reply was in flight (received by Telegram, not yet committed) when the process died.
 
+mod common;
+
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -139,47 +141,8 @@ async fn sigkill_mid_stream_loses_nothing_and_repeats_only_in_flight_replies() {
     for (chat, u) in &updates {
         let key = (*chat, fake.message_id_of(*u));
         let at = replies.get(&key).cloned().unwrap_or_default();
-        assert!(
-            !at.is_empty(),
-            "update {u} in chat {chat} was never answered"
-        );
-        let timeline = || {
-            format!(
-                "replies at {:?}, kills at {:?}, back at {:?} (from the first kill)",
-                at.iter()
-                    .map(|a| a.saturating_duration_since(kills[0]))
-                    .collect::<Vec<_>>(),
-                kills
-                    .iter()
-                    .map(|k| k.saturating_duration_since(kills[0]))
-                    .collect::<Vec<_>>(),
-                revived
-                    .iter()
-                    .map(|k| k.saturating_duration_since(kills[0]))
-                    .collect::<Vec<_>>()
-            )
-        };
-        // Each repeat is explained by a kill: the earlier reply was sent by a process that died
-        // before committing it, the later one by its successor.
-        assert!(
-            at.len() <= kills.len() + 1,
-            "update {u} answered {} times: {}",
-            at.len(),
-            timeline()
-        );
-        for pair in at.windows(2) {
-            repeated += 1;
-            let in_flight = kills.iter().zip(&revived).any(|(k, r)| {
-                pair[0] < *r
-                    && pair[1] >= *r
-                    && k.saturating_duration_since(pair[0]) < Duration::from_secs(2)
-            });
-            assert!(
-                in_flight,
-                "update {u} repeated although its earlier reply was not in flight at a kill: {}",
-                timeline()
-            );
-        }
+        repeated +=
+            common::check_repeats(&format!("update {u} in chat {chat}"), &at, &kills, &revived);
     }
     assert!(
         repeated <= kills.len() * CHATS as usize,

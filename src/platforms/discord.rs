@@ -99,6 +99,16 @@ struct ChannelState {
     guild: Option<Option<u64>>,
 }
 
+impl ChannelState {
+    /// Moves the position up to `id` (a message known to arrive in order).
+    fn advance(&mut self, id: u64) {
+        if id > self.last_seen {
+            self.last_seen = id;
+            self.dirty = true;
+        }
+    }
+}
+
 struct State {
     identity: Option<Identity>,
     buffer: VecDeque<Inbound>,
@@ -117,6 +127,22 @@ struct State {
     register_commands: bool,
     /// Ids of the latest live messages, to drop the second copy of each (collector and handler).
     recent: VecDeque<u64>,
+}
+
+impl State {
+    /// The state of `channel`, created on first sight starting after `after`, or after an
+    /// earlier process's saved position there if that is older.
+    fn channel(&mut self, channel: u64, after: u64) -> &mut ChannelState {
+        let start = self.saved.get(&channel).map_or(after, |s| (*s).min(after));
+        self.channels.entry(channel).or_insert(ChannelState {
+            last_seen: start,
+            last_active: Instant::now(),
+            in_flight: BTreeSet::new(),
+            dirty: true,
+            saved: false,
+            guild: None,
+        })
+    }
 }
 
 /// How many live message ids [`State::recent`] keeps.
@@ -235,10 +261,8 @@ impl DiscordPlatform {
                     // An ordered copy: everything before it in its channel has reached us too.
                     if let Some(c) = state.channels.get_mut(&message.channel_id.get())
                         && ordered
-                        && id > c.last_seen
                     {
-                        c.last_seen = id;
-                        c.dirty = true;
+                        c.advance(id);
                     }
                     let first = !state.recent.contains(&id);
                     if first {
@@ -323,25 +347,13 @@ impl DiscordPlatform {
         let mut state = self.lock();
         // What came before the bot's first sight of a channel is not its business, unless an
         // earlier process had a position there.
-        let start = state
-            .saved
-            .get(&channel)
-            .map_or(id.saturating_sub(1), |s| (*s).min(id.saturating_sub(1)));
-        let c = state.channels.entry(channel).or_insert(ChannelState {
-            last_seen: start,
-            last_active: Instant::now(),
-            in_flight: BTreeSet::new(),
-            dirty: true,
-            saved: false,
-            guild: None,
-        });
+        let c = state.channel(channel, id.saturating_sub(1));
         c.last_active = Instant::now();
         if !recovered {
             c.guild = Some(m.guild_id.map(|g| g.get()));
         }
-        if ordered && id > c.last_seen {
-            c.last_seen = id;
-            c.dirty = true;
+        if ordered {
+            c.advance(id);
         }
         if state.in_flight.contains(&id) || state.handled.contains(&id) {
             return;
@@ -381,17 +393,7 @@ impl DiscordPlatform {
             return Ok(known);
         }
         let guild = self.rest.channel_guild(ChannelId::new(channel)).await?;
-        let mut state = self.lock();
-        let start = state.saved.get(&channel).map_or(after, |s| (*s).min(after));
-        let c = state.channels.entry(channel).or_insert(ChannelState {
-            last_seen: start,
-            last_active: Instant::now(),
-            in_flight: BTreeSet::new(),
-            dirty: false,
-            saved: true,
-            guild: None,
-        });
-        c.guild = Some(guild);
+        self.lock().channel(channel, after).guild = Some(guild);
         Ok(guild)
     }
 
@@ -429,11 +431,8 @@ impl DiscordPlatform {
                 m.guild_id = guild.map(GuildId::new);
             }
             if m.id.get() < too_old {
-                if let Some(c) = self.lock().channels.get_mut(&channel)
-                    && m.id.get() > c.last_seen
-                {
-                    c.last_seen = m.id.get();
-                    c.dirty = true;
+                if let Some(c) = self.lock().channels.get_mut(&channel) {
+                    c.advance(m.id.get());
                 }
                 continue;
             }

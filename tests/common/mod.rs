@@ -101,3 +101,48 @@ pub fn env<'a>(
         .chain(more.iter().copied())
         .collect()
 }
+
+/// Checks the SIGKILL guarantee for one message's replies (`at`, in order): each repeat is
+/// explained by a kill, i.e. the earlier reply was sent within moments before a kill (before the
+/// dying process could record it) and the later one after the successor came back (`revived`,
+/// one per kill). Returns the number of repeats.
+pub fn check_repeats(
+    what: &str,
+    at: &[std::time::Instant],
+    kills: &[std::time::Instant],
+    revived: &[std::time::Instant],
+) -> usize {
+    let since = |list: &[std::time::Instant]| {
+        list.iter()
+            .map(|a| a.saturating_duration_since(kills[0]))
+            .collect::<Vec<_>>()
+    };
+    let timeline = || {
+        format!(
+            "replies at {:?}, kills at {:?}, back at {:?} (from the first kill)",
+            since(at),
+            since(kills),
+            since(revived)
+        )
+    };
+    assert!(!at.is_empty(), "{what} was never answered");
+    assert!(
+        at.len() <= kills.len() + 1,
+        "{what} answered {} times: {}",
+        at.len(),
+        timeline()
+    );
+    for pair in at.windows(2) {
+        let in_flight = kills.iter().zip(revived).any(|(k, r)| {
+            pair[0] < *r
+                && pair[1] >= *r
+                && k.saturating_duration_since(pair[0]) < Duration::from_secs(2)
+        });
+        assert!(
+            in_flight,
+            "{what} repeated although its earlier reply was not in flight at a kill: {}",
+            timeline()
+        );
+    }
+    at.len() - 1
+}
