@@ -94,8 +94,8 @@ impl Actor for ProviderActor {
                 .as_ref()
                 .map_or_else(ProviderError::outcome, |_| "ok");
             metrics.provider_call(&name, outcome, Some(started.elapsed()));
-            let _ = reply.send(result.map(|text| Translation {
-                text,
+            let _ = reply.send(result.map(|answer| Translation {
+                text: answer.text,
                 provider: name.clone(),
                 demo: provider.is_demo(),
             }));

@@ -5,7 +5,7 @@
 //! built from its answers say they come from the offline demo.
 
 use super::phrasebook;
-use super::{Provider, ProviderError, TranslateJob};
+use super::{Answer, Provider, ProviderError, TranslateJob};
 
 /// What the demo says when it does not know a phrase.
 pub const NOT_IN_PHRASEBOOK: &str = "not in the offline demo phrasebook";
@@ -15,14 +15,14 @@ pub struct DemoProvider;
 
 #[async_trait::async_trait]
 impl Provider for DemoProvider {
-    async fn translate(&self, job: &TranslateJob) -> Result<String, ProviderError> {
+    async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
         if job.source.is_some_and(|s| s.code != "en") {
             return Err(ProviderError::Unsupported(
                 "the offline demo only translates from English".into(),
             ));
         }
         phrasebook::lookup(&job.text, job.target.code)
-            .map(str::to_string)
+            .map(Answer::text)
             .ok_or_else(|| ProviderError::Unsupported(NOT_IN_PHRASEBOOK.into()))
     }
 
@@ -51,7 +51,7 @@ mod tests {
         let demo = DemoProvider;
         assert_eq!(
             demo.translate(&job("good morning", "fr")).await,
-            Ok("Bonjour".to_string())
+            Ok(Answer::text("Bonjour"))
         );
         assert_eq!(
             demo.translate(&job("the cat sleeps", "fr")).await,

@@ -123,11 +123,35 @@ impl ProviderError {
     }
 }
 
+/// What a provider reports it used for one call (for quotas and cost), when it says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+}
+
+/// One provider call's answer: the translation and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    pub usage: Usage,
+}
+
+impl Answer {
+    /// An answer whose provider reports no token usage (machine translation, the demo).
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            usage: Usage::default(),
+        }
+    }
+}
+
 /// A translation backend.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// Translates one job. Must return by `job.deadline` (callers also enforce it).
-    async fn translate(&self, job: &TranslateJob) -> Result<String, ProviderError>;
+    async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError>;
 
     /// Whether this is the offline demo (its answers are labelled as such).
     fn is_demo(&self) -> bool {

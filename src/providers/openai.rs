@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{Provider, ProviderError, TranslateJob};
+use super::{Answer, Provider, ProviderError, TranslateJob, Usage};
 use crate::config::OpenAiConfig;
 
 /// Largest response body read, in bytes.
@@ -29,6 +29,14 @@ pub struct OpenAiProvider {
 #[derive(Deserialize)]
 struct ChatResponse {
     choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Deserialize)]
+struct ChatUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -83,8 +91,11 @@ pub(crate) fn classify(e: reqwest::Error) -> ProviderError {
     let e = e.without_url();
     if e.is_connect() {
         ProviderError::Transport(format!("cannot connect: {e}"))
-    } else if e.is_decode() || e.is_body() {
+    } else if e.is_decode() {
         ProviderError::InvalidResponse(e.to_string())
+    } else if e.is_body() {
+        // The connection broke while the answer was arriving: transient, worth a retry.
+        ProviderError::Transport(format!("answer cut off: {e}"))
     } else {
         ProviderError::Transport(e.to_string())
     }
@@ -104,7 +115,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 
 #[async_trait::async_trait]
 impl Provider for OpenAiProvider {
-    async fn translate(&self, job: &TranslateJob) -> Result<String, ProviderError> {
+    async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
         let remaining = job.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(ProviderError::Timeout);
@@ -150,13 +161,20 @@ impl Provider for OpenAiProvider {
         let parsed: ChatResponse = serde_json::from_slice(&bytes).map_err(|e| {
             ProviderError::InvalidResponse(format!("not a chat completion ({})", e.classify_name()))
         })?;
+        let usage = parsed.usage.map_or_else(Usage::default, |u| Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        });
         let content = parsed
             .choices
             .into_iter()
             .next()
             .and_then(|c| c.message.content)
             .ok_or_else(|| ProviderError::InvalidResponse("no choices".into()))?;
-        clean_answer(&content, &job.text)
+        Ok(Answer {
+            text: clean_answer(&content, &job.text)?,
+            usage,
+        })
     }
 }
 
