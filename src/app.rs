@@ -35,9 +35,10 @@ use crate::platforms::Platform;
 use crate::platforms::console::ConsolePlatform;
 use crate::platforms::discord::DiscordPlatform;
 use crate::platforms::telegram::TelegramPlatform;
-use crate::providers::breaker::Breaker;
 use crate::providers::transcription::OpenAiTranscriber;
-use crate::roma::execute::ProviderRoute;
+use crate::resilience::breaker::Breaker;
+use crate::resilience::guard::ProviderGuard;
+use crate::resilience::router::{Route, Router};
 use crate::store::Store;
 use crate::supervision::{
     ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
@@ -87,7 +88,7 @@ pub struct App {
     outboxes: Vec<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
     rate_limits: Arc<RateLimitStore>,
-    breakers: Vec<(String, Arc<Breaker>)>,
+    guards: Vec<Arc<ProviderGuard>>,
     tree_watch: TreeWatch,
 }
 
@@ -160,23 +161,22 @@ impl App {
         };
         let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
 
-        // Providers, each with a breaker that outlives its actor.
+        // Providers, each with a guard (breaker, budgets, meters) that outlives its actor.
         let mut routes = Vec::new();
         let mut provider_specs = Vec::new();
-        let mut breakers = Vec::new();
+        let mut guards = Vec::new();
         for pc in &config.providers {
             let provider = crate::providers::build(pc)?;
-            let breaker = Breaker::new(&pc.name, config.breaker.clone(), metrics.clone());
-            let slot = Slot::new();
             let name: Arc<str> = pc.name.as_str().into();
-            routes.push(ProviderRoute {
+            let guard = ProviderGuard::new(name.clone(), pc.policies.clone(), metrics.clone());
+            let slot = Slot::new();
+            routes.push(Route {
                 name: name.clone(),
                 slot: slot.clone(),
-                breaker: breaker.clone(),
+                guard: guard.clone(),
                 demo: provider.is_demo(),
             });
-            breakers.push((pc.name.clone(), breaker.clone()));
-            let m = metrics.clone();
+            guards.push(guard.clone());
             provider_specs.push(ChildSpec::worker(
                 pc.name.clone(),
                 ActorKind::Provider,
@@ -186,17 +186,15 @@ impl App {
                     (
                         ProviderActor,
                         ProviderArgs {
-                            name: name.clone(),
                             provider: provider.clone(),
-                            breaker: breaker.clone(),
-                            metrics: m.clone(),
+                            guard: guard.clone(),
                         },
                     )
                 },
             ));
         }
-        let demo_only = routes.iter().all(|r| r.demo);
-        let routes = Arc::new(routes);
+        let router = Arc::new(Router::new(routes, &config.resilience, metrics.clone()));
+        let demo_only = router.demo_only();
 
         let voice = match &config.transcription {
             Some(t) => Some(VoiceDeps {
@@ -377,7 +375,7 @@ impl App {
                     (
                         Coordinator,
                         CoordinatorArgs {
-                            routes: routes.clone(),
+                            router: router.clone(),
                             max_parallel,
                             metrics: m.clone(),
                         },
@@ -432,7 +430,7 @@ impl App {
             outboxes,
             metrics_addr,
             rate_limits,
-            breakers,
+            guards,
             tree_watch,
         })
     }
@@ -452,10 +450,12 @@ impl App {
 
     /// The circuit breaker of a provider, by its configured name.
     pub fn breaker(&self, provider: &str) -> Option<Arc<Breaker>> {
-        self.breakers
-            .iter()
-            .find(|(n, _)| n == provider)
-            .map(|(_, b)| b.clone())
+        self.guard(provider).map(|g| g.breaker.clone())
+    }
+
+    /// Everything guarding a provider (breaker, budgets, meters), by its configured name.
+    pub fn guard(&self, provider: &str) -> Option<Arc<ProviderGuard>> {
+        self.guards.iter().find(|g| &*g.name == provider).cloned()
     }
 
     /// The rate limiter's shared state.

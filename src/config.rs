@@ -23,6 +23,7 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
 use crate::delivery::pacing::{Pacing, Rate};
+use crate::resilience::config::{self as policy, Policies, ResilienceConfig};
 use crate::secret::Secret;
 use crate::supervision::{Backoff, Intensity};
 
@@ -96,7 +97,8 @@ pub struct Config {
     pub conversation: ConversationConfig,
     pub rate_limit: RateLimitConfig,
     pub coordinator: CoordinatorConfig,
-    pub breaker: BreakerConfig,
+    /// Defaults of the provider policies, and the policies that span providers.
+    pub resilience: ResilienceConfig,
     pub platforms: PlatformsConfig,
     /// Enabled providers, in the order they are tried.
     pub providers: Vec<ProviderConfig>,
@@ -157,12 +159,6 @@ pub struct RateLimitConfig {
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     pub max_parallel: NonZeroUsize,
-}
-
-#[derive(Debug, Clone)]
-pub struct BreakerConfig {
-    pub failure_threshold: NonZeroU32,
-    pub open_for: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -227,6 +223,9 @@ pub struct ProviderConfig {
     pub name: String,
     pub priority: i64,
     pub kind: ProviderKind,
+    /// Retry, breaker, bulkhead, hedge and cost: `[resilience.*]` with this provider's own
+    /// `[providers.<name>.*]` tables laid over.
+    pub policies: Policies,
 }
 
 #[derive(Debug, Clone)]
@@ -320,7 +319,7 @@ impl EnvOverrides {
             let path = if let Some((_, path)) = ENV_ALIASES.iter().find(|(n, _)| *n == name) {
                 Some((*path).to_string())
             } else if let Some(provider) = rest.strip_prefix("PROVIDERS_") {
-                provider_path(provider)
+                provider_path(provider, &known)
             } else {
                 known
                     .keys()
@@ -336,12 +335,33 @@ impl EnvOverrides {
     }
 }
 
-fn provider_path(rest: &str) -> Option<String> {
+/// `GROQ_MODEL` -> `providers.groq.model`; `GROQ_RETRY_MAX_ATTEMPTS` ->
+/// `providers.groq.retry.max_attempts` (any key of a `[resilience.<section>]` table).
+fn provider_path(rest: &str, known: &BTreeMap<String, Option<&toml::Value>>) -> Option<String> {
     let lower = rest.to_ascii_lowercase();
-    PROVIDER_FIELDS.iter().find_map(|field| {
-        let name = lower.strip_suffix(field)?.strip_suffix('_')?;
-        (!name.is_empty()).then(|| format!("providers.{name}.{field}"))
-    })
+    let mut policy_keys: Vec<(String, &str)> = known
+        .keys()
+        .filter_map(|k| {
+            let sub = k.strip_prefix("resilience.")?;
+            let (section, _) = sub.split_once('.')?;
+            policy::SECTIONS
+                .contains(&section)
+                .then(|| (sub.replace('.', "_"), sub))
+        })
+        .collect();
+    policy_keys.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+    policy_keys
+        .iter()
+        .find_map(|(suffix, path)| {
+            let name = lower.strip_suffix(suffix.as_str())?.strip_suffix('_')?;
+            (!name.is_empty()).then(|| format!("providers.{name}.{path}"))
+        })
+        .or_else(|| {
+            PROVIDER_FIELDS.iter().find_map(|field| {
+                let name = lower.strip_suffix(field)?.strip_suffix('_')?;
+                (!name.is_empty()).then(|| format!("providers.{name}.{field}"))
+            })
+        })
 }
 
 fn env_name(path: &str) -> String {
@@ -411,7 +431,7 @@ struct Raw {
     conversation: RawConversation,
     rate_limit: RawRateLimit,
     coordinator: RawCoordinator,
-    breaker: RawBreaker,
+    resilience: toml::Table,
     platforms: RawPlatforms,
     transcription: RawTranscription,
     #[serde(default)]
@@ -483,14 +503,6 @@ struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 struct RawCoordinator {
     max_parallel: usize,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBreaker {
-    failure_threshold: u32,
-    #[serde(with = "humantime_serde")]
-    open_for: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -579,6 +591,12 @@ struct RawProvider {
     api_key_file: Option<PathBuf>,
     #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
+    // Policy overrides, validated over `[resilience.*]` by `resilience::config`.
+    retry: Option<toml::Table>,
+    breaker: Option<toml::Table>,
+    bulkhead: Option<toml::Table>,
+    hedge: Option<toml::Table>,
+    cost: Option<toml::Table>,
 }
 
 fn yes() -> bool {
@@ -639,12 +657,13 @@ impl Raw {
             p.0.push("platforms.console.max_line_bytes must be at least 16".into());
         }
 
+        let resilience = policy::resilience(&self.resilience, &mut p.0);
         let mut providers = Vec::new();
         for (name, raw) in self.providers {
             if !raw.enabled {
                 continue;
             }
-            if let Some(provider) = validate_provider(&name, raw, env, &mut p) {
+            if let Some(provider) = validate_provider(&name, raw, &self.resilience, env, &mut p) {
                 providers.push(provider);
             }
         }
@@ -657,6 +676,9 @@ impl Raw {
         let discord = validate_discord(&self.platforms.discord, &mut p);
         let transcription = validate_transcription(&self.transcription, env, &mut p);
 
+        let Some(resilience) = resilience else {
+            return Err(ConfigError { problems: p.0 });
+        };
         let config = Config {
             runtime: RuntimeConfig {
                 data_dir: self.runtime.data_dir,
@@ -712,11 +734,7 @@ impl Raw {
                     },
                 ),
             },
-            breaker: BreakerConfig {
-                failure_threshold: p
-                    .non_zero_u32("breaker.failure_threshold", self.breaker.failure_threshold),
-                open_for: p.non_zero_duration("breaker.open_for", self.breaker.open_for),
-            },
+            resilience,
             platforms: PlatformsConfig {
                 console: ConsoleConfig {
                     enabled: self.platforms.console.enabled,
@@ -740,10 +758,22 @@ impl Raw {
 fn validate_provider(
     name: &str,
     raw: RawProvider,
+    defaults: &toml::Table,
     env: &dyn EnvSource,
     p: &mut Problems,
 ) -> Option<ProviderConfig> {
     let key = |field: &str| format!("providers.{name}.{field}");
+    let overrides: toml::Table = [
+        ("retry", &raw.retry),
+        ("breaker", &raw.breaker),
+        ("bulkhead", &raw.bulkhead),
+        ("hedge", &raw.hedge),
+        ("cost", &raw.cost),
+    ]
+    .into_iter()
+    .filter_map(|(k, t)| Some((k.to_string(), toml::Value::Table(t.clone()?))))
+    .collect();
+    let policies = policy::policies(defaults, &overrides, &format!("providers.{name}"), &mut p.0);
     if name.is_empty()
         || !name
             .chars()
@@ -808,6 +838,7 @@ fn validate_provider(
         name: name.to_string(),
         priority: raw.priority,
         kind,
+        policies: policies?,
     })
 }
 
@@ -1125,6 +1156,58 @@ mod tests {
     }
 
     #[test]
+    fn provider_policies_override_the_defaults_from_a_file_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("tolmach-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[resilience.breaker]\nfailure_rate = 60\n\n\
+             [providers.demo.retry]\nmax_attempts = 5\n\n\
+             [providers.demo.cost]\nper_million_chars = 20\ndaily_budget = 1.5\n",
+        )
+        .expect("write");
+        let e = env(&[
+            ("TOLMACH_PROVIDERS_DEMO_RETRY_BACKOFF", "250ms"),
+            ("TOLMACH_PROVIDERS_DEMO_HEDGE_DELAY", "1500ms"),
+            ("TOLMACH_PROVIDERS_DEMO_BREAKER_WINDOW", "time"),
+            ("TOLMACH_RESILIENCE_HEDGE_BUDGET", "0.25"),
+        ]);
+        let c = Config::load(Some(&file), &e).expect("valid");
+        let p = &c.providers[0].policies;
+        assert_eq!(p.retry.max_attempts.get(), 5, "file override");
+        assert_eq!(p.retry.backoff, Duration::from_millis(250), "env override");
+        assert_eq!(p.retry.backoff_max, Duration::from_secs(4), "default kept");
+        assert_eq!(
+            p.breaker.failure_rate, 60.0,
+            "integer accepted; default layer"
+        );
+        assert_eq!(
+            p.breaker.window,
+            crate::resilience::config::WindowKind::Time
+        );
+        assert_eq!(
+            p.hedge.delay,
+            crate::resilience::config::HedgeDelay::Fixed(Duration::from_millis(1500))
+        );
+        assert_eq!(p.cost.daily_budget, Some(1.5));
+        assert_eq!(p.cost.per_million_chars, 20.0);
+        assert_eq!(c.resilience.hedge_budget, 0.25);
+        assert_eq!(c.resilience.defaults.retry.max_attempts.get(), 3);
+
+        let bad = env(&[
+            ("TOLMACH_PROVIDERS_DEMO_RETRY_MAX_ATEMPTS", "5"),
+            ("TOLMACH_PROVIDERS_DEMO_BREAKER_FAILURE_RATE", "150"),
+            ("TOLMACH_PROVIDERS_DEMO_HEDGE_DELAY", "soon"),
+        ]);
+        let problems = Config::load(None, &bad).expect_err("invalid").problems;
+        let all = problems.join("\n");
+        assert!(all.contains("providers.demo.breaker.failure_rate"), "{all}");
+        assert!(all.contains("providers.demo.hedge.delay"), "{all}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn every_problem_is_reported_and_no_secret_leaks() {
         let e = env(&[
             ("TOLMACH_RATE_LIMIT_BURST", "0"),
@@ -1233,13 +1316,13 @@ mod tests {
         let e = env(&[("TOLMACH_LOG_LEVEL", "warn")]);
         assert_eq!(Config::load(None, &e).expect("valid").log.level, "warn");
         assert_eq!(
-            provider_path("GROQ_API_KEY_ENV").as_deref(),
+            provider_path("GROQ_API_KEY_ENV", &BTreeMap::new()).as_deref(),
             Some("providers.groq.api_key_env")
         );
         assert_eq!(
-            provider_path("MY_LLM_BASE_URL").as_deref(),
+            provider_path("MY_LLM_BASE_URL", &BTreeMap::new()).as_deref(),
             Some("providers.my_llm.base_url")
         );
-        assert_eq!(provider_path("KIND"), None);
+        assert_eq!(provider_path("KIND", &BTreeMap::new()), None);
     }
 }

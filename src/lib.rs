@@ -32,6 +32,7 @@ pub mod lang;
 pub mod platforms;
 pub mod providers;
 pub mod replies;
+pub mod resilience;
 pub mod roma;
 pub mod secret;
 pub mod store;

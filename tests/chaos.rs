@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{PATIENCE, running_id, start};
+use common::{PATIENCE, running_id, settle, start};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -104,7 +104,10 @@ async fn killing_actors_of_every_kind_under_load_loses_and_doubles_nothing() {
             ("TOLMACH_CONVERSATION_IDLE_TIMEOUT", "1h"),
             ("TOLMACH_RATE_LIMIT_PER_MINUTE", "1000000"),
             ("TOLMACH_RATE_LIMIT_BURST", "1000000"),
-            ("TOLMACH_BREAKER_FAILURE_THRESHOLD", "1000000"),
+            ("TOLMACH_RESILIENCE_BREAKER_MINIMUM_CALLS", "1000000"),
+            ("TOLMACH_PROVIDERS_FAKE_BULKHEAD_MAX_CONCURRENT", "8"),
+            ("TOLMACH_PROVIDERS_FAKE_BULKHEAD_MAX_WAIT", "10m"),
+            ("TOLMACH_PROVIDERS_FAKE_BULKHEAD_MAX_WAITING", "1000"),
         ],
     ))
     .await;
@@ -166,6 +169,10 @@ async fn killing_actors_of_every_kind_under_load_loses_and_doubles_nothing() {
         );
     }
     assert_eq!(replies.len(), total, "no extra replies");
+    // Killed calls gave their bulkhead slots back.
+    settle(&app).await;
+    let guard = app.guard("fake").expect("fake provider");
+    assert_eq!(guard.bulkhead.in_use(8), 0, "bulkhead slots leaked");
 
     // Order kept within each chat.
     for c in 0..CHATS {

@@ -40,7 +40,9 @@ async fn translates_and_sends_what_an_openai_server_expects() {
     let fake = FakeProvider::start().await.expect("fake");
     let p = provider(&fake, Duration::from_secs(10));
     assert_eq!(
-        p.translate(&job("good morning", "es")).await,
+        p.translate(&job("good morning", "es"))
+            .await
+            .map(|a| a.text),
         Ok("[es] good morning".to_string())
     );
     let req = &fake.requests()[0];
@@ -65,7 +67,9 @@ async fn strips_what_chatty_models_add() {
     fake.set_behavior(Behavior::reply("Here is the translation:\n\"Buenos días\""));
     let p = provider(&fake, Duration::from_secs(10));
     assert_eq!(
-        p.translate(&job("good morning", "es")).await,
+        p.translate(&job("good morning", "es"))
+            .await
+            .map(|a| a.text),
         Ok("Buenos días".into())
     );
 }
@@ -91,7 +95,7 @@ async fn http_errors_are_typed() {
     );
     assert!(e500.is_provider_fault());
     assert_eq!(
-        p.translate(&job("hi", "fr")).await,
+        p.translate(&job("hi", "fr")).await.map(|a| a.text),
         Err(ProviderError::Status {
             status: 429,
             retry_after: Some(Duration::from_secs(7))
@@ -107,14 +111,17 @@ async fn a_provider_that_does_not_answer_times_out() {
     fake.set_behavior(Behavior::Hang);
     let p = provider(&fake, Duration::from_millis(200));
     assert_eq!(
-        p.translate(&job("hi", "de")).await,
+        p.translate(&job("hi", "de")).await.map(|a| a.text),
         Err(ProviderError::Timeout)
     );
     // The request deadline bounds the call too, even with a long provider timeout.
     let p = provider(&fake, Duration::from_secs(3600));
     let mut j = job("hi", "de");
     j.deadline = Instant::now() + Duration::from_millis(200);
-    assert_eq!(p.translate(&j).await, Err(ProviderError::Timeout));
+    assert_eq!(
+        p.translate(&j).await.map(|a| a.text),
+        Err(ProviderError::Timeout)
+    );
 }
 
 #[tokio::test]
@@ -162,7 +169,7 @@ async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
     let owned = common::fake_provider(&fake.base_url());
     let (app, platform) = start(&common::env(
         &owned,
-        &[("TOLMACH_BREAKER_FAILURE_THRESHOLD", "100")],
+        &[("TOLMACH_RESILIENCE_BREAKER_MINIMUM_CALLS", "100")],
     ))
     .await;
     let all = platform.push(

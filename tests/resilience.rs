@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{PATIENCE, kill_and_wait_restart, settle, start};
-use tolmach::providers::breaker::CircuitState;
+use tolmach::resilience::breaker::CircuitState;
 use tolmach::telemetry::metrics::Metric;
 use tolmach_testkit::{Behavior, FakeProvider};
 
@@ -55,8 +55,9 @@ async fn an_open_breaker_survives_killing_the_provider_actor() {
     let (app, platform) = start(&common::env(
         &owned,
         &[
-            ("TOLMACH_BREAKER_FAILURE_THRESHOLD", "2"),
-            ("TOLMACH_BREAKER_OPEN_FOR", "1h"),
+            ("TOLMACH_RESILIENCE_BREAKER_MINIMUM_CALLS", "2"),
+            ("TOLMACH_RESILIENCE_RETRY_MAX_ATTEMPTS", "1"),
+            ("TOLMACH_RESILIENCE_BREAKER_WAIT_IN_OPEN", "1h"),
             ("TOLMACH_RATE_LIMIT_BURST", "100"),
         ],
     ))

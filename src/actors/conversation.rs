@@ -314,6 +314,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
                 source: request.source,
                 targets: request.targets,
                 deadline: aggregation_deadline(deadline),
+                requester: Some(format!("{}:{}", inbound.user.platform, inbound.user.user).into()),
             };
             match call(&deps.coordinator, deadline, |reply| {
                 CoordinatorMsg::Translate {

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinSet;
 
-use crate::roma::execute::{ProviderRoute, execute};
+use crate::resilience::router::Router;
+use crate::roma::execute::execute;
 use crate::roma::plan::{Atomicity, atomize, plan};
 use crate::roma::{RomaOutcome, TranslateRequest};
 use crate::telemetry::metrics::Metrics;
@@ -26,8 +27,8 @@ pub enum CoordinatorMsg {
 }
 
 pub struct CoordinatorArgs {
-    /// Providers in the order they are tried.
-    pub routes: Arc<Vec<ProviderRoute>>,
+    /// The providers, with fallback and hedging.
+    pub router: Arc<Router>,
     pub max_parallel: usize,
     pub metrics: Metrics,
 }
@@ -64,7 +65,7 @@ impl Actor for Coordinator {
     ) -> Result<(), ActorProcessingErr> {
         while state.requests.try_join_next().is_some() {}
         let CoordinatorMsg::Translate { request, reply } = msg;
-        let routes = state.args.routes.clone();
+        let router = state.args.router.clone();
         let max_parallel = state.args.max_parallel;
         let metrics = state.args.metrics.clone();
         state.requests.spawn(async move {
@@ -75,7 +76,7 @@ impl Actor for Coordinator {
                 Atomicity::Atomic => 1,
                 Atomicity::Composite => max_parallel,
             };
-            let outcome = execute(&request, subtasks, &routes, parallel, &metrics).await;
+            let outcome = execute(&request, subtasks, &router, parallel, &metrics).await;
             let _ = reply.send(outcome);
         });
         Ok(())

@@ -1,36 +1,40 @@
-//! A provider actor: one per configured provider, owning the provider's client and guarding it
-//! with its circuit breaker.
+//! A provider actor: one per configured provider, owning the provider's client and running its
+//! calls through the provider's own policies (retry, circuit breaker, bulkhead, deadline: see
+//! `src/resilience/pipeline.rs`).
 //!
-//! Each [`ProviderMsg::Translate`] is checked against the breaker; if admitted, the call runs as
-//! a task owned by the actor (so the mailbox keeps flowing and calls run concurrently), bounded
-//! by the job's deadline. The outcome feeds the breaker and the metrics, then goes back to the
-//! caller. If the actor is killed, its state (and with it every call in flight) is dropped: the
-//! callers see the actor die and retry on its replacement; the abandoned breaker permits give
-//! back their trial slots. The breaker itself belongs to the application and survives.
+//! Each [`ProviderMsg::Translate`] runs as a task owned by the actor, so the mailbox keeps
+//! flowing and calls run concurrently. A call ends in one of three ways: its answer goes back to
+//! the caller; the caller loses interest (it dropped the watch sender behind `cancel`: a hedge
+//! won, the request was dropped) and the call is abandoned at once, HTTP request included; or
+//! the actor is killed, its state (and every call in flight) is dropped, and the callers ask its
+//! replacement. The provider's guard (breaker, budgets, meters) belongs to the application and
+//! survives.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
-use crate::providers::breaker::Breaker;
 use crate::providers::{Provider, ProviderError, TranslateJob, Translation};
-use crate::telemetry::metrics::Metrics;
+use crate::resilience::guard::ProviderGuard;
+use crate::resilience::pipeline;
 
 pub enum ProviderMsg {
     /// Translate one job (idempotent: safe to send again after the actor died).
     Translate {
         job: TranslateJob,
+        /// No other provider could take the job: wait for a bulkhead slot until the deadline.
+        last_resort: bool,
         reply: RpcReplyPort<Result<Translation, ProviderError>>,
+        /// Resolves (with an error) when the caller drops its sender: abandon the call.
+        cancel: watch::Receiver<()>,
     },
 }
 
 pub struct ProviderArgs {
-    pub name: Arc<str>,
     pub provider: Arc<dyn Provider>,
-    pub breaker: Arc<Breaker>,
-    pub metrics: Metrics,
+    pub guard: Arc<ProviderGuard>,
 }
 
 pub struct ProviderState {
@@ -65,39 +69,26 @@ impl Actor for ProviderActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         while state.calls.try_join_next().is_some() {}
-        let ProviderMsg::Translate { job, reply } = msg;
-        let args = &state.args;
-        let permit = match args.breaker.try_acquire() {
-            Ok(p) => p,
-            Err(retry_in) => {
-                args.metrics.provider_call(&args.name, "circuit_open", None);
-                let _ = reply.send(Err(ProviderError::CircuitOpen { retry_in }));
-                return Ok(());
-            }
-        };
-        let (name, provider, metrics) = (
-            args.name.clone(),
-            args.provider.clone(),
-            args.metrics.clone(),
-        );
+        let ProviderMsg::Translate {
+            job,
+            last_resort,
+            reply,
+            mut cancel,
+        } = msg;
+        let (provider, guard) = (state.args.provider.clone(), state.args.guard.clone());
         state.calls.spawn(async move {
-            let started = Instant::now();
-            let result = tokio::time::timeout_at(job.deadline, provider.translate(&job))
-                .await
-                .unwrap_or(Err(ProviderError::Timeout));
-            match &result {
-                Ok(_) => permit.success(),
-                Err(e) if e.is_provider_fault() => permit.failure(),
-                Err(_) => permit.neutral(),
-            }
-            let outcome = result
-                .as_ref()
-                .map_or_else(ProviderError::outcome, |_| "ok");
-            metrics.provider_call(&name, outcome, Some(started.elapsed()));
-            let _ = reply.send(result.map(|answer| Translation {
+            let result = tokio::select! {
+                result = pipeline::call(&guard, provider.as_ref(), &job, last_resort) => result,
+                _ = cancel.changed() => {
+                    guard.metrics.provider_call(&guard.name, "cancelled", None);
+                    return;
+                }
+            };
+            let _ = reply.send(result.map(|(answer, spent)| Translation {
                 text: answer.text,
-                provider: name.clone(),
+                provider: guard.name.clone(),
                 demo: provider.is_demo(),
+                dollars: spent.dollars,
             }));
         });
         Ok(())

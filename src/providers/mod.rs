@@ -4,17 +4,10 @@
 //! translated text, or a typed [`ProviderError`] that says whether the failure is the provider's
 //! fault (counts against its circuit breaker, worth falling back) or not.
 //!
-//! Resilience is composed around providers in one place, the provider actor
-//! (`src/actors/provider.rs`), in this order, outermost first:
-//! 1. **deadline**: the request's remaining budget bounds everything below;
-//! 2. **circuit breaker** ([`breaker`]): an open circuit answers at once with
-//!    [`ProviderError::CircuitOpen`]; the state lives outside the actor and survives its restart;
-//! 3. **timeout**: the provider's own per-call timeout (its HTTP client), capped by the deadline.
-//!
-//! Fallback across providers (in configured priority order, skipping open circuits) is the
-//! coordinator's job (`src/roma`).
+//! Providers know nothing of retries, breakers, bulkheads, hedging or budgets: those are
+//! composed around them by `src/resilience` (its module docs give the order). A provider makes
+//! one honest attempt and classifies its failure.
 
-pub mod breaker;
 pub mod demo;
 pub mod openai;
 mod phrasebook;
@@ -40,13 +33,15 @@ pub struct TranslateJob {
 }
 
 /// A successful translation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
     pub text: String,
     /// The provider that produced it (its configured name).
     pub provider: Arc<str>,
     /// It came from the offline demo phrasebook (the reply says so).
     pub demo: bool,
+    /// Its estimated price in dollars (from the provider's `[cost]` table).
+    pub dollars: f64,
 }
 
 /// Why a provider gave no translation.
@@ -73,6 +68,12 @@ pub enum ProviderError {
     /// The provider's actor could not be reached before the deadline.
     #[error("provider unavailable")]
     Unavailable,
+    /// Its bulkhead was full: too many calls in flight already.
+    #[error("provider busy")]
+    Busy,
+    /// Today's budget (the provider's, or the user's) is spent.
+    #[error("daily budget spent")]
+    QuotaExhausted,
 }
 
 impl ProviderError {
@@ -83,7 +84,11 @@ impl ProviderError {
             Self::Status { status, .. } => {
                 *status >= 500 || matches!(status, 401 | 403 | 404 | 429)
             }
-            Self::Unsupported(_) | Self::CircuitOpen { .. } | Self::Unavailable => false,
+            Self::Unsupported(_)
+            | Self::CircuitOpen { .. }
+            | Self::Unavailable
+            | Self::Busy
+            | Self::QuotaExhausted => false,
         }
     }
 
@@ -99,6 +104,8 @@ impl ProviderError {
             Self::Unsupported(_) => "unsupported",
             Self::CircuitOpen { .. } => "circuit_open",
             Self::Unavailable => "unavailable",
+            Self::Busy => "bulkhead_full",
+            Self::QuotaExhausted => "quota_exhausted",
         }
     }
 
@@ -119,6 +126,10 @@ impl ProviderError {
                 retry_in.as_secs().max(1)
             ),
             Self::Unavailable => "provider unavailable".into(),
+            Self::Busy => "all providers busy, try again in a minute".into(),
+            Self::QuotaExhausted => {
+                "today's translation budget is spent, try again tomorrow".into()
+            }
         }
     }
 }

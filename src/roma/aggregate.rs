@@ -119,6 +119,7 @@ mod tests {
                 text: text.into(),
                 provider: "p".into(),
                 demo: false,
+                dollars: 0.0,
             }),
         }
     }

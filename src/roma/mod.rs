@@ -28,6 +28,8 @@ pub struct TranslateRequest {
     /// In the order the user asked for them.
     pub targets: Vec<&'static Lang>,
     pub deadline: Instant,
+    /// Who asked (platform-qualified), for the per-user budget; never logged.
+    pub requester: Option<std::sync::Arc<str>>,
 }
 
 /// The result for one target language.

@@ -52,6 +52,7 @@ mod tests {
                 .map(|c| Lang::from_code(c).expect("known"))
                 .collect(),
             deadline: Instant::now(),
+            requester: None,
         }
     }
 

@@ -38,6 +38,14 @@ pub enum Metric {
     ProviderCallDuration,
     BreakerState,
     BreakerTransitions,
+    ProviderRetries,
+    ProviderRetriesSkipped,
+    ProviderSkipped,
+    Hedges,
+    HedgesSuppressed,
+    ProviderCharacters,
+    ProviderTokens,
+    ProviderSpendToday,
     ActorRestarts,
     ActorsAlive,
     SupervisorEscalations,
@@ -63,6 +71,14 @@ impl Metric {
         Metric::ProviderCallDuration,
         Metric::BreakerState,
         Metric::BreakerTransitions,
+        Metric::ProviderRetries,
+        Metric::ProviderRetriesSkipped,
+        Metric::ProviderSkipped,
+        Metric::Hedges,
+        Metric::HedgesSuppressed,
+        Metric::ProviderCharacters,
+        Metric::ProviderTokens,
+        Metric::ProviderSpendToday,
         Metric::ActorRestarts,
         Metric::ActorsAlive,
         Metric::SupervisorEscalations,
@@ -88,6 +104,14 @@ impl Metric {
             Self::ProviderCallDuration => "tolmach_provider_call_duration_seconds",
             Self::BreakerState => "tolmach_breaker_state",
             Self::BreakerTransitions => "tolmach_breaker_transitions_total",
+            Self::ProviderRetries => "tolmach_provider_retries_total",
+            Self::ProviderRetriesSkipped => "tolmach_provider_retries_skipped_total",
+            Self::ProviderSkipped => "tolmach_provider_skipped_total",
+            Self::Hedges => "tolmach_hedges_total",
+            Self::HedgesSuppressed => "tolmach_hedges_suppressed_total",
+            Self::ProviderCharacters => "tolmach_provider_characters_total",
+            Self::ProviderTokens => "tolmach_provider_tokens_total",
+            Self::ProviderSpendToday => "tolmach_provider_spend_today_dollars",
             Self::ActorRestarts => "tolmach_actor_restarts_total",
             Self::ActorsAlive => "tolmach_actors_alive",
             Self::SupervisorEscalations => "tolmach_supervisor_escalations_total",
@@ -128,6 +152,26 @@ impl Metric {
                 "Circuit breaker state per provider: 1 for the current state, 0 for the others."
             }
             Self::BreakerTransitions => "Circuit breaker state changes, by provider and new state.",
+            Self::ProviderRetries => {
+                "Provider calls attempted again after a transient failure, by provider and reason."
+            }
+            Self::ProviderRetriesSkipped => {
+                "Retries not made because the deadline or the retry budget did not allow, by provider."
+            }
+            Self::ProviderSkipped => {
+                "Providers passed over by routing (open circuit, spent budget, cooldown), by reason."
+            }
+            Self::Hedges => {
+                "Hedged calls: sent to a second provider, and whether the hedge won or lost."
+            }
+            Self::HedgesSuppressed => "Hedges not sent because the hedge budget was spent.",
+            Self::ProviderCharacters => "Characters sent to providers in successful calls.",
+            Self::ProviderTokens => {
+                "Tokens used by providers (reported, or estimated at 4 characters), by direction."
+            }
+            Self::ProviderSpendToday => {
+                "Estimated spend at each provider since UTC midnight, in dollars (from [cost])."
+            }
             Self::ActorRestarts => "Actors restarted by their supervisor, by actor kind.",
             Self::ActorsAlive => "Actors running, by kind (sampled by the metrics reporter).",
             Self::SupervisorEscalations => {
@@ -227,6 +271,7 @@ impl Metrics {
                     recorder.describe_histogram(name, m.unit(), help)
                 }
                 Metric::BreakerState
+                | Metric::ProviderSpendToday
                 | Metric::ActorsAlive
                 | Metric::LedgerInFlight
                 | Metric::BuildInfo
@@ -385,6 +430,81 @@ impl Metrics {
         )
         .increment(1);
         self.breaker_state(provider, to);
+    }
+
+    pub fn retry(&self, provider: &str, reason: &'static str) {
+        self.counter(
+            Metric::ProviderRetries,
+            vec![
+                Label::new("provider", provider.to_string()),
+                Label::new("reason", reason),
+            ],
+        )
+        .increment(1);
+    }
+
+    pub fn retry_skipped(&self, provider: &str, why: &'static str) {
+        self.counter(
+            Metric::ProviderRetriesSkipped,
+            vec![
+                Label::new("provider", provider.to_string()),
+                Label::new("why", why),
+            ],
+        )
+        .increment(1);
+    }
+
+    pub fn provider_skipped(&self, provider: &str, reason: &'static str) {
+        self.counter(
+            Metric::ProviderSkipped,
+            vec![
+                Label::new("provider", provider.to_string()),
+                Label::new("reason", reason),
+            ],
+        )
+        .increment(1);
+    }
+
+    /// `outcome`: `sent`, `won` or `lost`.
+    pub fn hedge(&self, provider: &str, outcome: &'static str) {
+        self.counter(
+            Metric::Hedges,
+            vec![
+                Label::new("provider", provider.to_string()),
+                Label::new("outcome", outcome),
+            ],
+        )
+        .increment(1);
+    }
+
+    pub fn hedge_suppressed(&self) {
+        self.counter(Metric::HedgesSuppressed, vec![]).increment(1);
+    }
+
+    /// One successful call's usage, and the provider's spend today so far.
+    pub fn provider_spent(
+        &self,
+        provider: &str,
+        spent: &crate::resilience::quota::Spent,
+        today_dollars: f64,
+    ) {
+        let name = Label::new("provider", provider.to_string());
+        self.counter(Metric::ProviderCharacters, vec![name.clone()])
+            .increment(spent.chars);
+        for (direction, n) in [
+            ("input", spent.input_tokens),
+            ("output", spent.output_tokens),
+        ] {
+            if n > 0 {
+                self.counter(
+                    Metric::ProviderTokens,
+                    vec![name.clone(), Label::new("direction", direction)],
+                )
+                .increment(n);
+            }
+        }
+        self.gauge(Metric::ProviderSpendToday, vec![name])
+            .set(today_dollars);
     }
 
     pub fn actor_restart(&self, kind: ActorKind) {

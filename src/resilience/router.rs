@@ -1,0 +1,278 @@
+//! The router: one translation job across the providers, with fallback and hedging.
+//!
+//! Providers are tried in configured priority order. Before a provider is tried it must be
+//! fit: its circuit not open, today's budget not spent, no `Retry-After` that outlasts the
+//! deadline; unfit providers are skipped (and say why, for the reply if nothing else works). A
+//! user past their daily budget is served by free providers only; near a budget (theirs, or a
+//! provider's own) cheaper providers go first.
+//!
+//! A provider whose bulkhead is full is waited for a bounded time, then the next one is tried;
+//! when it is the last provider that could answer, its bulkhead is waited for until the
+//! deadline instead (still within the bounded number of waiters).
+//!
+//! One call is in flight at a time, except for a hedge: if the current provider has not
+//! answered after its hedge delay, and the hedge budget allows, the next fit provider (one that
+//! can answer before the deadline) gets the same job too. The first good answer wins and the
+//! other call is cancelled (its future is dropped, which drops the watch sender the provider
+//! actor's call task listens to, which drops the HTTP request). A failure moves on to the next
+//! provider at once. Nothing outlives the job's deadline.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::config::ResilienceConfig;
+use super::guard::ProviderGuard;
+use super::hedge::{self, HedgeBudget};
+use super::quota::UserSpend;
+use crate::actors::provider::ProviderMsg;
+use crate::providers::{ProviderError, TranslateJob, Translation};
+use crate::supervision::{CallError, Slot, call};
+use crate::telemetry::metrics::Metrics;
+
+/// One provider as the router sees it: its actor's slot and its guard.
+#[derive(Clone)]
+pub struct Route {
+    pub name: Arc<str>,
+    pub slot: Arc<Slot<ProviderMsg>>,
+    pub guard: Arc<ProviderGuard>,
+    pub demo: bool,
+}
+
+/// See the module docs.
+pub struct Router {
+    routes: Vec<Route>,
+    hedges: HedgeBudget,
+    users: UserSpend,
+    prefer_cheaper_at: f64,
+    metrics: Metrics,
+}
+
+/// Who asked, for the per-user budget (a platform-qualified id; never logged or labelled).
+pub type Requester = Arc<str>;
+
+impl Router {
+    /// `routes` in priority order.
+    pub fn new(routes: Vec<Route>, config: &ResilienceConfig, metrics: Metrics) -> Self {
+        Self {
+            routes,
+            hedges: HedgeBudget::new(config.hedge_budget),
+            users: UserSpend::new(config.user_daily_budget),
+            prefer_cheaper_at: config.prefer_cheaper_at,
+            metrics,
+        }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Every provider is the offline demo.
+    pub fn demo_only(&self) -> bool {
+        !self.routes.is_empty() && self.routes.iter().all(|r| r.demo)
+    }
+
+    /// The providers in the order to try them for `user`, with the reason for each one left out.
+    fn candidates(&self, user: Option<&Requester>) -> (Vec<&Route>, Vec<ProviderError>) {
+        let user_used = user.map_or(0.0, |u| self.users.used(u));
+        let mut skipped = Vec::new();
+        let mut order: Vec<&Route> = self
+            .routes
+            .iter()
+            .filter(|r| {
+                let paid = !r.guard.policies.cost.is_free();
+                if user_used >= 1.0 && paid {
+                    self.metrics.provider_skipped(&r.name, "user_budget");
+                    skipped.push(ProviderError::QuotaExhausted);
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect();
+        let price = |r: &Route| r.guard.policies.cost.unit_price();
+        if user_used >= self.prefer_cheaper_at {
+            order.sort_by(|a, b| price(a).total_cmp(&price(b)));
+        } else {
+            // A provider near its own budget yields to every cheaper one.
+            for near in self
+                .routes
+                .iter()
+                .filter(|r| r.guard.budget_used() >= self.prefer_cheaper_at)
+            {
+                let Some(at) = order
+                    .iter()
+                    .position(|r| Arc::ptr_eq(&r.guard, &near.guard))
+                else {
+                    continue;
+                };
+                if let Some(last_cheaper) = order.iter().rposition(|r| price(r) < price(near))
+                    && last_cheaper > at
+                {
+                    let moved = order.remove(at);
+                    order.insert(last_cheaper, moved);
+                }
+            }
+        }
+        (order, skipped)
+    }
+
+    /// Translates `job` for `user` with fallback and hedging. See the module docs.
+    pub async fn translate(
+        &self,
+        job: &TranslateJob,
+        user: Option<&Requester>,
+    ) -> Result<Translation, ProviderError> {
+        let (order, mut errors) = self.candidates(user);
+        let mut next = order.into_iter();
+        let mut inflight = FuturesUnordered::new();
+        let mut hedge_at: Option<Instant> = None;
+        let mut hedged: Option<Arc<str>> = None;
+        self.hedges.deposit();
+        loop {
+            if inflight.is_empty() {
+                let Some(route) = self.next_fit(&mut next, job, &mut errors, false) else {
+                    break;
+                };
+                hedge_at = hedge::delay(&route.guard).map(|d| Instant::now() + d);
+                let last = !next.clone().any(|r| r.guard.unfit(job.deadline).is_none());
+                inflight.push(attempt(route, job, last));
+            }
+            let hedge_armed = hedge_at.filter(|_| inflight.len() == 1);
+            tokio::select! {
+                Some((name, result)) = inflight.next() => match result {
+                    Ok(translation) => {
+                        if let Some(h) = &hedged {
+                            let won = Arc::ptr_eq(h, &name);
+                            self.metrics.hedge(h, if won { "won" } else { "lost" });
+                        }
+                        if let Some(user) = user {
+                            self.users.charge(user, translation.dollars);
+                        }
+                        return Ok(translation);
+                    }
+                    Err(e) => {
+                        tracing::debug!(provider = %name, target = job.target.code, error = %e, "provider failed; trying the next one");
+                        errors.push(e);
+                    }
+                },
+                () = sleep_until_some(hedge_armed) => {
+                    hedge_at = None;
+                    if self.hedges.try_spend() {
+                        let Some(route) = self.next_fit(&mut next, job, &mut errors, true) else {
+                            self.hedges.refund();
+                            continue;
+                        };
+                        tracing::debug!(provider = %route.name, target = job.target.code, "hedging");
+                        self.metrics.hedge(&route.name, "sent");
+                        hedged = Some(route.name.clone());
+                        inflight.push(attempt(route, job, false));
+                    } else {
+                        self.metrics.hedge_suppressed();
+                    }
+                }
+                () = tokio::time::sleep_until(job.deadline) => {
+                    errors.push(ProviderError::Timeout);
+                    break;
+                }
+            }
+        }
+        Err(most_telling(errors))
+    }
+
+    /// The next provider fit for `job`; a hedge also needs one that typically answers before
+    /// the deadline.
+    fn next_fit<'a>(
+        &self,
+        next: &mut impl Iterator<Item = &'a Route>,
+        job: &TranslateJob,
+        errors: &mut Vec<ProviderError>,
+        hedge: bool,
+    ) -> Option<&'a Route> {
+        for route in next.by_ref() {
+            if let Some(reason) = route.guard.unfit(job.deadline) {
+                self.metrics.provider_skipped(&route.name, reason.outcome());
+                errors.push(reason);
+                continue;
+            }
+            if hedge
+                && Instant::now() + route.guard.latency.p50().unwrap_or_default() >= job.deadline
+            {
+                continue;
+            }
+            return Some(route);
+        }
+        None
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One call to one provider's actor. Dropping the future cancels the call. `last_resort`: no
+/// other provider could take the job, so waiting for a bulkhead slot until the deadline beats
+/// giving up.
+async fn attempt(
+    route: &Route,
+    job: &TranslateJob,
+    last_resort: bool,
+) -> (Arc<str>, Result<Translation, ProviderError>) {
+    let (alive, _) = watch::channel(());
+    let answer = call(&route.slot, job.deadline, |reply| ProviderMsg::Translate {
+        job: job.clone(),
+        last_resort,
+        reply,
+        cancel: alive.subscribe(),
+    })
+    .await;
+    let result = match answer {
+        Ok(result) => result,
+        Err(CallError::Timeout) => Err(ProviderError::Timeout),
+    };
+    (route.name.clone(), result)
+}
+
+/// The error that best explains a failed job: a real provider fault over a refusal over an
+/// open circuit or spent budget over "not supported" over "unavailable".
+pub fn most_telling(errors: Vec<ProviderError>) -> ProviderError {
+    let rank = |e: &ProviderError| match e {
+        e if e.is_provider_fault() => 0,
+        ProviderError::Status { .. } => 1,
+        ProviderError::Busy => 2,
+        ProviderError::CircuitOpen { .. } => 3,
+        ProviderError::QuotaExhausted => 4,
+        ProviderError::Unsupported(_) => 5,
+        _ => 6,
+    };
+    errors
+        .into_iter()
+        .enumerate()
+        .min_by_key(|(i, e)| (rank(e), *i))
+        .map(|(_, e)| e)
+        .unwrap_or(ProviderError::Unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_telling_error_wins() {
+        let e = most_telling(vec![
+            ProviderError::Unsupported("x".into()),
+            ProviderError::CircuitOpen {
+                retry_in: std::time::Duration::ZERO,
+            },
+            ProviderError::Timeout,
+        ]);
+        assert_eq!(e, ProviderError::Timeout);
+        assert_eq!(most_telling(vec![]), ProviderError::Unavailable);
+    }
+}
