@@ -38,6 +38,8 @@ pub struct Request {
     pub source: Option<&'static Lang>,
     /// In the order the user gave them, without duplicates.
     pub targets: Vec<&'static Lang>,
+    /// `/tr -v`: the reply names the provider behind each translation.
+    pub verbose: bool,
 }
 
 /// Bounds a request must respect.
@@ -145,6 +147,13 @@ fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
 fn slash_translate(args: &str) -> Result<Request, ParseError> {
     let mut targets = Vec::new();
     let mut rest = args;
+    let mut verbose = false;
+    for flag in ["-v ", "--verbose "] {
+        if let Some(after) = rest.strip_prefix(flag) {
+            verbose = true;
+            rest = after.trim_start();
+        }
+    }
     let mut expect_more = true;
     loop {
         let token_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
@@ -181,6 +190,7 @@ fn slash_translate(args: &str) -> Result<Request, ParseError> {
         text: unquote(rest).to_string(),
         source: None,
         targets,
+        verbose,
     })
 }
 
@@ -216,6 +226,7 @@ fn natural_translate(rest: &str) -> Result<Request, ParseError> {
                     text: unquote(text).to_string(),
                     source,
                     targets,
+                    verbose: false,
                 });
             }
             Err(e) => {
@@ -235,6 +246,7 @@ fn arrow_translate(text: &str, list: &str) -> Result<Request, ParseError> {
         text: unquote(text).to_string(),
         source,
         targets,
+        verbose: false,
     })
 }
 
@@ -410,6 +422,21 @@ mod tests {
             ok("translate hola to english."),
             ("hola".into(), vec!["en"])
         );
+    }
+
+    #[test]
+    fn verbose_flag_asks_for_provider_names() {
+        let Ok(Command::Translate(r)) = parse("/tr -v es,fr hello", None, LIMITS) else {
+            panic!("parses")
+        };
+        assert!(r.verbose);
+        assert_eq!(r.text, "hello");
+        assert_eq!(r.targets.len(), 2);
+        let Ok(Command::Translate(r)) = parse("/tr es -v", None, LIMITS) else {
+            panic!("parses")
+        };
+        assert!(!r.verbose, "a -v after the languages is text");
+        assert_eq!(r.text, "-v");
     }
 
     #[test]

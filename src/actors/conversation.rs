@@ -309,6 +309,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         Ok(Command::Translate(request)) => {
             // The coordinator must finish a little earlier than we give up, so that a partial
             // result ("2/3 translated; German failed: provider timed out") still makes it.
+            let verbose = request.verbose;
             let request = TranslateRequest {
                 text: request.text,
                 source: request.source,
@@ -325,7 +326,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
             .await
             {
                 Ok(outcome) => {
-                    let r = aggregate(&outcome);
+                    let r = aggregate(&outcome, verbose);
                     reply(r.text, r.outcome)
                 }
                 Err(_) => reply(replies::timed_out(), ReplyOutcome::Error),

@@ -124,3 +124,199 @@ async fn attempt_once(
         .provider_call(&guard.name, outcome, Some(took));
     result.map(|answer| (answer, spent))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::lang::Lang;
+    use crate::resilience::breaker::CircuitState;
+    use crate::resilience::config::Policies;
+    use crate::telemetry::metrics::Metrics;
+
+    /// A provider that answers from a script and notes when it was called.
+    #[derive(Default)]
+    struct Scripted {
+        script: Mutex<VecDeque<Result<&'static str, ProviderError>>>,
+        calls: Mutex<Vec<Instant>>,
+    }
+
+    impl Scripted {
+        fn new(script: Vec<Result<&'static str, ProviderError>>) -> Self {
+            Self {
+                script: Mutex::new(script.into()),
+                calls: Mutex::default(),
+            }
+        }
+        fn gaps(&self) -> Vec<Duration> {
+            let calls = self.calls.lock().expect("lock");
+            calls.windows(2).map(|w| w[1] - w[0]).collect()
+        }
+        fn count(&self) -> usize {
+            self.calls.lock().expect("lock").len()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Scripted {
+        async fn translate(&self, _job: &TranslateJob) -> Result<Answer, ProviderError> {
+            self.calls.lock().expect("lock").push(Instant::now());
+            let next = self.script.lock().expect("lock").pop_front();
+            match next {
+                Some(r) => r.map(Answer::text),
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn policies() -> Policies {
+        let mut p = Config::defaults()
+            .expect("defaults")
+            .resilience
+            .defaults
+            .clone();
+        p.retry.jitter = 0.0;
+        p
+    }
+
+    fn job(within: Duration) -> TranslateJob {
+        TranslateJob {
+            text: "hello".into(),
+            source: None,
+            target: Lang::from_code("es").expect("es"),
+            deadline: Instant::now() + within,
+        }
+    }
+
+    fn status(status: u16, retry_after: Option<u64>) -> ProviderError {
+        ProviderError::Status {
+            status,
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_after_1s_then_2s() {
+        let guard = ProviderGuard::new("p", policies(), Metrics::new());
+        let p = Scripted::new(vec![
+            Err(status(503, None)),
+            Err(ProviderError::Transport("reset".into())),
+            Ok("Hola"),
+        ]);
+        let (answer, _) = call(&guard, &p, &job(Duration::from_secs(30)), false)
+            .await
+            .expect("third attempt succeeds");
+        assert_eq!(answer.text, "Hola");
+        assert_eq!(p.gaps(), [Duration::from_secs(1), Duration::from_secs(2)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_most_max_attempts_and_never_on_other_4xx() {
+        let guard = ProviderGuard::new("p", policies(), Metrics::new());
+        let p = Scripted::new(vec![Err(status(500, None)); 5]);
+        let e = call(&guard, &p, &job(Duration::from_secs(30)), false).await;
+        assert_eq!(e.err(), Some(status(500, None)));
+        assert_eq!(p.count(), 3);
+
+        for refused in [400, 401, 404, 422] {
+            let p = Scripted::new(vec![Err(status(refused, None)), Ok("never")]);
+            let guard = ProviderGuard::new("p", policies(), Metrics::new());
+            assert!(
+                call(&guard, &p, &job(Duration::from_secs(30)), false)
+                    .await
+                    .is_err()
+            );
+            assert_eq!(p.count(), 1, "{refused} is not retried");
+        }
+        let p = Scripted::new(vec![Err(status(429, None)), Ok("never")]);
+        assert!(
+            call(&guard, &p, &job(Duration::from_secs(30)), false)
+                .await
+                .is_err()
+        );
+        assert_eq!(p.count(), 1, "429 without Retry-After moves on");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_out_only_when_it_fits_the_deadline() {
+        let guard = ProviderGuard::new("p", policies(), Metrics::new());
+        let p = Scripted::new(vec![Err(status(429, Some(5))), Ok("Hola")]);
+        let started = Instant::now();
+        assert!(
+            call(&guard, &p, &job(Duration::from_secs(30)), false)
+                .await
+                .is_ok()
+        );
+        assert_eq!(p.gaps(), [Duration::from_secs(5)]);
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+
+        let guard = ProviderGuard::new("p", policies(), Metrics::new());
+        let p = Scripted::new(vec![Err(status(429, Some(60))), Ok("never")]);
+        let started = Instant::now();
+        let e = call(&guard, &p, &job(Duration::from_secs(30)), false).await;
+        assert_eq!(e.err(), Some(status(429, Some(60))));
+        assert_eq!(started.elapsed(), Duration::ZERO, "gave up at once");
+        assert!(guard.cooling().is_some(), "routing will skip it meanwhile");
+        assert_eq!(
+            guard.breaker.state(),
+            CircuitState::Closed,
+            "429 is not a fault"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_that_cannot_finish_before_the_deadline() {
+        let guard = ProviderGuard::new("p", policies(), Metrics::new());
+        let p = Scripted::new(vec![Err(status(500, None)), Ok("never")]);
+        let e = call(&guard, &p, &job(Duration::from_millis(900)), false).await;
+        assert!(e.is_err());
+        assert_eq!(p.count(), 1, "a 1 s backoff does not fit in 900 ms");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_never_outlives_its_deadline() {
+        let guard = ProviderGuard::new("p", policies(), Metrics::new());
+        let p = Scripted::new(vec![]); // hangs
+        let started = Instant::now();
+        let e = call(&guard, &p, &job(Duration::from_secs(7)), false).await;
+        assert_eq!(e.err(), Some(ProviderError::Timeout));
+        assert_eq!(started.elapsed(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_budget_stops_retries_in_an_outage() {
+        let mut policies = policies();
+        policies.retry.budget_min = 2;
+        policies.retry.budget_ratio = 0.0;
+        policies.breaker.minimum_calls = std::num::NonZeroU32::MAX;
+        let guard = ProviderGuard::new("p", policies, Metrics::new());
+        let p = Arc::new(Scripted::new(vec![Err(status(500, None)); 100]));
+        for _ in 0..5 {
+            let _ = call(&guard, p.as_ref(), &job(Duration::from_secs(30)), false).await;
+        }
+        assert_eq!(
+            p.count(),
+            5 + 2,
+            "five first attempts, two retries from the budget"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_circuit_keeps_calls_away() {
+        let mut policies = policies();
+        policies.retry.max_attempts = std::num::NonZeroU32::MIN;
+        let guard = ProviderGuard::new("p", policies, Metrics::new());
+        let p = Scripted::new(vec![Err(status(500, None)); 100]);
+        for _ in 0..5 {
+            let _ = call(&guard, &p, &job(Duration::from_secs(30)), false).await;
+        }
+        assert_eq!(guard.breaker.state(), CircuitState::Open);
+        let e = call(&guard, &p, &job(Duration::from_secs(30)), false).await;
+        assert!(matches!(e, Err(ProviderError::CircuitOpen { .. })), "{e:?}");
+        assert_eq!(p.count(), 5);
+    }
+}

@@ -23,7 +23,8 @@ const DEMO_EXPLAINED: &str = "ⓘ This is the offline demo: it knows only a phra
                               phrases (try \"good morning\" or \"thank you\"). To translate \
                               anything, configure a provider (see the README).";
 
-pub fn aggregate(outcome: &RomaOutcome) -> Reply {
+/// `verbose`: each translation names the provider that made it (`/tr -v`).
+pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
     let total = outcome.results.len();
     let ok: Vec<_> = outcome
         .results
@@ -56,7 +57,11 @@ pub fn aggregate(outcome: &RomaOutcome) -> Reply {
         ReplyOutcome::Partial
     };
     for (lang, t) in &ok {
-        lines.push(format!("{}: {}", lang.name, t.text));
+        if verbose {
+            lines.push(format!("{}: {} (via {})", lang.name, t.text, t.provider));
+        } else {
+            lines.push(format!("{}: {}", lang.name, t.text));
+        }
     }
     let mut text = lines.join("\n");
     if demo {
@@ -131,9 +136,29 @@ mod tests {
         }
     }
 
+    fn aggregate_plain(outcome: &RomaOutcome) -> Reply {
+        aggregate(outcome, false)
+    }
+
+    #[test]
+    fn verbose_names_the_providers() {
+        let r = aggregate(
+            &RomaOutcome {
+                results: vec![ok("es", "Hola"), err("de", ProviderError::Busy)],
+                demo_only: false,
+            },
+            true,
+        );
+        assert_eq!(
+            r.text,
+            "1/2 translated; German failed: all providers busy, try again in a minute\n\
+             Spanish: Hola (via p)"
+        );
+    }
+
     #[test]
     fn all_in_order() {
-        let r = aggregate(&RomaOutcome {
+        let r = aggregate_plain(&RomaOutcome {
             results: vec![ok("es", "Hola"), ok("fr", "Salut")],
             demo_only: false,
         });
@@ -143,7 +168,7 @@ mod tests {
 
     #[test]
     fn partial_success_is_explicit() {
-        let r = aggregate(&RomaOutcome {
+        let r = aggregate_plain(&RomaOutcome {
             results: vec![
                 ok("es", "Hola"),
                 ok("fr", "Salut"),
@@ -160,7 +185,7 @@ mod tests {
 
     #[test]
     fn total_failure_and_demo_label() {
-        let r = aggregate(&RomaOutcome {
+        let r = aggregate_plain(&RomaOutcome {
             results: vec![err(
                 "es",
                 ProviderError::Unsupported("not in the offline demo phrasebook".into()),
