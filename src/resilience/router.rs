@@ -15,7 +15,8 @@
 //! can answer before the deadline) gets the same job too. The first good answer wins and the
 //! other call is cancelled (its future is dropped, which drops the watch sender the provider
 //! actor's call task listens to, which drops the HTTP request). A failure moves on to the next
-//! provider at once. Nothing outlives the job's deadline.
+//! provider at once, even while a hedge (or the call it hedged) is still running, so at most two
+//! calls run for one job. Nothing outlives the job's deadline.
 
 use std::sync::Arc;
 
@@ -157,6 +158,14 @@ impl Router {
                     Err(e) => {
                         tracing::debug!(provider = %name, target = job.target.code, error = %e, "provider failed; trying the next one");
                         errors.push(e);
+                        // Another call is still running (a hedge, or the call it hedged): do
+                        // not just wait for it, fall back now alongside it.
+                        if !inflight.is_empty() {
+                            hedge_at = None;
+                            if let Some(route) = self.next_fit(&mut next, job, &mut errors, false) {
+                                inflight.push(attempt(route, job, false));
+                            }
+                        }
                     }
                 },
                 () = sleep_until_some(hedge_armed) => {

@@ -2,11 +2,14 @@
 //!
 //! This crate provides:
 //!
-//! * [`FakeProvider`], a local OpenAI-compatible chat-completions server whose answers
-//!   are scripted per request ([`Behavior`]): echoes, fixed replies, HTTP errors, rate
-//!   limits, delays, hangs and several kinds of malformed payload. Every request is
-//!   recorded ([`RecordedRequest`]) so tests can assert on what the code under test
-//!   actually sent.
+//! * [`FakeProvider`], a local fault-injecting provider that speaks OpenAI-compatible chat
+//!   completions (Azure routes included), Anthropic Messages, DeepL and LibreTranslate
+//!   ([`Api`]) and whose answers are scripted per request ([`Behavior`]): echoes, fixed
+//!   replies, HTTP errors, rate limits, fixed or random delays, error rates, hangs, slowly
+//!   dripping bodies, connections reset mid-body and several kinds of malformed payload.
+//!   Every request is recorded ([`RecordedRequest`]) so tests can assert on what the code
+//!   under test actually sent, and counted by how it ended ([`ProviderStats`]: completed,
+//!   abandoned by the client, reset). See the [`provider`] module.
 //! * [`FakeTelegram`], a local Telegram Bot API server that the real teloxide client
 //!   can long-poll: tests push users' messages ([`TgChat`], [`TgUser`],
 //!   [`MessageBuilder`]), read what the bot sent ([`SentMessage`], [`ApiCall`]) and inject
@@ -26,8 +29,9 @@
 //! # }
 //! ```
 //!
-//! The `fake-provider` binary runs the same server standalone for hand trials:
-//! `cargo run -p tolmach-testkit --bin fake-provider -- --behavior echo`; the
+//! The `fake-provider` binary runs the same server standalone for hand trials, and its
+//! behavior can be changed while it runs (`POST /_control/behavior`), to watch circuit
+//! breakers work: `cargo run -p tolmach-testkit --bin fake-provider -- --behavior echo`; the
 //! `fake-telegram` binary does the same for Telegram and lets you chat with the bot from
 //! the terminal: `cargo run -p tolmach-testkit --bin fake-telegram`; `fake-discord` does
 //! it for Discord: `cargo run -p tolmach-testkit --bin fake-discord`.
