@@ -10,7 +10,7 @@ COPY testkit/Cargo.toml testkit/Cargo.toml
 RUN mkdir -p src benches testkit/src/bin \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && echo 'fn main() {}' > benches/spine.rs && echo 'fn main() {}' > benches/telegram.rs \
-    && echo 'fn main() {}' > benches/discord.rs \
+    && echo 'fn main() {}' > benches/discord.rs && echo 'fn main() {}' > benches/resilience.rs \
     && touch testkit/src/lib.rs && echo 'fn main() {}' > testkit/src/bin/fake-provider.rs \
     && cargo build --release --locked --bin tolmach \
     && rm -rf src benches testkit/src
