@@ -39,10 +39,13 @@ fn job(text: &str, target: &str) -> TranslateJob {
 async fn translates_and_sends_what_an_openai_server_expects() {
     let fake = FakeProvider::start().await.expect("fake");
     let p = provider(&fake, Duration::from_secs(10));
-    assert_eq!(
-        p.translate(&job("good morning", "es")).await,
-        Ok("[es] good morning".to_string())
-    );
+    let answer = p
+        .translate(&job("good morning", "es"))
+        .await
+        .expect("translated");
+    assert_eq!(answer.text, "[es] good morning");
+    assert!(answer.usage.input_tokens.is_some_and(|n| n > 0));
+    assert!(answer.usage.output_tokens.is_some_and(|n| n > 0));
     let req = &fake.requests()[0];
     assert_eq!(req.path, "/v1/chat/completions");
     assert_eq!(
@@ -65,7 +68,9 @@ async fn strips_what_chatty_models_add() {
     fake.set_behavior(Behavior::reply("Here is the translation:\n\"Buenos días\""));
     let p = provider(&fake, Duration::from_secs(10));
     assert_eq!(
-        p.translate(&job("good morning", "es")).await,
+        p.translate(&job("good morning", "es"))
+            .await
+            .map(|a| a.text),
         Ok("Buenos días".into())
     );
 }
