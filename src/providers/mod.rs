@@ -4,6 +4,13 @@
 //! translated text, or a typed [`ProviderError`] that says whether the failure is the provider's
 //! fault (counts against its circuit breaker, worth falling back) or not.
 //!
+//! # Layout
+//! - vendors: [`demo`] (offline phrasebook), [`openai`] (OpenAI-compatible chat completions);
+//! - shared by the chat models: [`llm`] (the system prompt, cleaning the model's answer);
+//! - shared by every HTTP vendor: `endpoint` (URL and pooled client), `http` (one call bounded
+//!   by the deadline and a body cap, errors typed, `Retry-After` read);
+//! - [`transcription`] (voice to text), [`breaker`].
+//!
 //! Resilience is composed around providers in one place, the provider actor
 //! (`src/actors/provider.rs`), in this order, outermost first:
 //! 1. **deadline**: the request's remaining budget bounds everything below;
@@ -16,6 +23,8 @@
 
 pub mod breaker;
 pub mod demo;
+pub(crate) mod http;
+pub mod llm;
 pub mod openai;
 mod phrasebook;
 pub mod transcription;
@@ -177,7 +186,7 @@ pub(crate) fn endpoint(
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .pool_idle_timeout(Duration::from_secs(90));
-    if openai::is_loopback(&url) {
+    if http::is_loopback(&url) {
         builder = builder.no_proxy();
     }
     let client = builder
@@ -196,13 +205,15 @@ pub struct BuildError {
 
 /// Builds the provider a configuration entry describes.
 pub fn build(config: &ProviderConfig) -> Result<Arc<dyn Provider>, BuildError> {
-    match &config.kind {
-        ProviderKind::Demo => Ok(Arc::new(demo::DemoProvider)),
-        ProviderKind::OpenAi(c) => openai::OpenAiProvider::new(c.clone())
-            .map(|p| Arc::new(p) as Arc<dyn Provider>)
-            .map_err(|reason| BuildError {
-                name: config.name.clone(),
-                reason,
-            }),
+    fn shared<P: Provider>(p: P) -> Arc<dyn Provider> {
+        Arc::new(p)
     }
+    let built = match &config.kind {
+        ProviderKind::Demo => Ok(shared(demo::DemoProvider)),
+        ProviderKind::OpenAi(c) => openai::OpenAiProvider::new(c.clone()).map(shared),
+    };
+    built.map_err(|reason| BuildError {
+        name: config.name.clone(),
+        reason,
+    })
 }
