@@ -22,6 +22,7 @@ fn provider(fake: &FakeProvider, timeout: Duration) -> OpenAiProvider {
         model: "test-model".into(),
         api_key: Some(Secret::new(KEY)),
         timeout,
+        azure_api_version: None,
     })
     .expect("provider builds")
 }
@@ -152,6 +153,7 @@ async fn an_unreachable_provider_is_a_transport_error() {
         model: "m".into(),
         api_key: None,
         timeout: Duration::from_secs(5),
+        azure_api_version: None,
     })
     .expect("builds");
     let e = p

@@ -5,7 +5,8 @@
 //! fault (counts against its circuit breaker, worth falling back) or not.
 //!
 //! # Layout
-//! - vendors: [`demo`] (offline phrasebook), [`openai`] (OpenAI-compatible chat completions);
+//! - vendors: [`demo`] (offline phrasebook), [`openai`] (OpenAI-compatible chat completions and
+//!   Azure OpenAI), [`anthropic`] (Claude's Messages API), [`deepl`], [`libretranslate`];
 //! - shared by the chat models: [`llm`] (the system prompt, cleaning the model's answer);
 //! - shared by every HTTP vendor: `endpoint` (URL and pooled client), `http` (one call bounded
 //!   by the deadline and a body cap, errors typed, `Retry-After` read);
@@ -21,9 +22,12 @@
 //! Fallback across providers (in configured priority order, skipping open circuits) is the
 //! coordinator's job (`src/roma`).
 
+pub mod anthropic;
 pub mod breaker;
+pub mod deepl;
 pub mod demo;
 pub(crate) mod http;
+pub mod libretranslate;
 pub mod llm;
 pub mod openai;
 mod phrasebook;
@@ -211,6 +215,11 @@ pub fn build(config: &ProviderConfig) -> Result<Arc<dyn Provider>, BuildError> {
     let built = match &config.kind {
         ProviderKind::Demo => Ok(shared(demo::DemoProvider)),
         ProviderKind::OpenAi(c) => openai::OpenAiProvider::new(c.clone()).map(shared),
+        ProviderKind::Anthropic(c) => anthropic::AnthropicProvider::new(c.clone()).map(shared),
+        ProviderKind::DeepL(c) => deepl::DeepLProvider::new(c.clone()).map(shared),
+        ProviderKind::LibreTranslate(c) => {
+            libretranslate::LibreTranslateProvider::new(c.clone()).map(shared)
+        }
     };
     built.map_err(|reason| BuildError {
         name: config.name.clone(),

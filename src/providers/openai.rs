@@ -1,7 +1,11 @@
-//! OpenAI-compatible chat completions: OpenAI, Groq, Ollama, OpenRouter, vLLM, LM Studio.
+//! OpenAI-compatible chat completions: OpenAI, Groq, Ollama, OpenRouter, vLLM, LM Studio, and
+//! Azure OpenAI.
 //!
 //! `POST {base_url}/chat/completions` with the shared system prompt ([`super::llm`]), the user's
-//! text as the user message, and temperature 0; the key goes as a bearer token. The answer's first choice is cleaned
+//! text as the user message, and temperature 0; the key goes as a bearer token. With
+//! `azure_api_version` configured the same body goes to Azure OpenAI's deployment route,
+//! `POST {base_url}/openai/deployments/{model}/chat/completions?api-version={v}` (`model` is the
+//! deployment name), with the key in an `api-key` header. The answer's first choice is cleaned
 //! ([`super::llm::clean_answer`]: preambles, wrapping quotes, notes removed) and rejected when it
 //! is empty, absurdly long or was cut off by the token limit. One pooled client per provider
 //! (keep-alive; HTTP/2 when the server offers it over TLS). The key appears nowhere else: errors
@@ -48,7 +52,18 @@ struct ChoiceMessage {
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, String> {
-        let (url, client) = super::endpoint(&config.base_url, "chat/completions", config.timeout)?;
+        let (url, client) = match &config.azure_api_version {
+            None => super::endpoint(&config.base_url, "chat/completions", config.timeout)?,
+            Some(version) => {
+                let (mut url, client) = super::endpoint(
+                    &config.base_url,
+                    &azure_path(&config.base_url, &config.model)?,
+                    config.timeout,
+                )?;
+                url.query_pairs_mut().append_pair("api-version", version);
+                (url, client)
+            }
+        };
         Ok(Self {
             client,
             url,
@@ -56,17 +71,47 @@ impl OpenAiProvider {
         })
     }
 
-    /// The JSON body for one job.
+    /// The JSON body for one job (Azure takes the model from the URL, not the body).
     fn body(&self, job: &TranslateJob) -> serde_json::Value {
-        serde_json::json!({
-            "model": self.config.model,
+        let mut body = serde_json::json!({
             "temperature": 0,
             "messages": [
                 {"role": "system", "content": llm::system_prompt(job)},
                 {"role": "user", "content": job.text},
             ],
-        })
+        });
+        if self.config.azure_api_version.is_none() {
+            body["model"] = self.config.model.clone().into();
+        }
+        body
     }
+}
+
+/// `openai/deployments/{deployment}/chat/completions`, relative to an Azure resource URL
+/// (`https://NAME.openai.azure.com`, with or without a trailing `/openai`).
+fn azure_path(base_url: &url::Url, deployment: &str) -> Result<String, String> {
+    if !is_deployment_name(deployment) {
+        return Err(
+            "model (the Azure deployment name) may only hold letters, digits, '-', '_' and '.'"
+                .into(),
+        );
+    }
+    let under_openai = base_url.path().trim_end_matches('/').ends_with("/openai");
+    Ok(if under_openai {
+        format!("deployments/{deployment}/chat/completions")
+    } else {
+        format!("openai/deployments/{deployment}/chat/completions")
+    })
+}
+
+/// Whether `name` can be an Azure OpenAI deployment name (and so a URL path segment as is).
+pub(crate) fn is_deployment_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name != "."
+        && name != ".."
 }
 
 /// Parses a chat completion into an answer.
@@ -101,7 +146,10 @@ impl Provider for OpenAiProvider {
     async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
         let mut request = self.client.post(self.url.clone()).json(&self.body(job));
         if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key.expose());
+            request = match self.config.azure_api_version {
+                Some(_) => request.header("api-key", key.expose()),
+                None => request.bearer_auth(key.expose()),
+            };
         }
         let reply = http::send(request, self.config.timeout, job.deadline).await?;
         parse(reply, &job.text)
@@ -118,12 +166,13 @@ mod tests {
     use reqwest::StatusCode;
     use tokio::time::Instant;
 
-    fn config(base: &str) -> OpenAiConfig {
+    fn config(base: &str, azure: Option<&str>) -> OpenAiConfig {
         OpenAiConfig {
             base_url: base.parse().expect("url"),
             model: "gpt-4o-mini".into(),
             api_key: Some(Secret::new("sk-x")),
             timeout: Duration::from_secs(5),
+            azure_api_version: azure.map(str::to_string),
         }
     }
 
@@ -146,7 +195,7 @@ mod tests {
 
     #[test]
     fn openai_style_posts_to_chat_completions_with_the_model_in_the_body() {
-        let p = OpenAiProvider::new(config("https://api.groq.com/openai/v1")).expect("ok");
+        let p = OpenAiProvider::new(config("https://api.groq.com/openai/v1", None)).expect("ok");
         assert_eq!(
             p.url.as_str(),
             "https://api.groq.com/openai/v1/chat/completions"
@@ -160,6 +209,26 @@ mod tests {
                 .as_str()
                 .is_some_and(|s| s.contains("(language code: fr)"))
         );
+    }
+
+    #[test]
+    fn azure_style_posts_to_the_deployment_with_the_api_version() {
+        for base in [
+            "https://acme.openai.azure.com",
+            "https://acme.openai.azure.com/",
+            "https://acme.openai.azure.com/openai",
+        ] {
+            let p = OpenAiProvider::new(config(base, Some("2024-10-21"))).expect("ok");
+            assert_eq!(
+                p.url.as_str(),
+                "https://acme.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21",
+                "{base}"
+            );
+            assert!(p.body(&job()).get("model").is_none());
+        }
+        let mut bad = config("https://acme.openai.azure.com", Some("2024-10-21"));
+        bad.model = "a/b".into();
+        assert!(OpenAiProvider::new(bad).is_err());
     }
 
     #[test]
