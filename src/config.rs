@@ -1473,6 +1473,40 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_provider_examples_are_valid() {
+        // Uncomment every `# [providers.x]` table of the defaults and its `# key = value` lines.
+        let mut examples = String::new();
+        let mut inside = false;
+        for line in DEFAULT_TOML.lines() {
+            let Some(code) = line.strip_prefix("# ") else {
+                inside = false;
+                continue;
+            };
+            if code.starts_with("[providers.") {
+                inside = true;
+            }
+            if inside {
+                examples.push_str(code);
+                examples.push('\n');
+            }
+        }
+        assert_eq!(examples.matches("[providers.").count(), 5, "{examples}");
+        let dir = std::env::temp_dir().join(format!("tolmach-examples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("examples.toml");
+        std::fs::write(&path, &examples).expect("write");
+        let keys = env(&[
+            ("GROQ_API_KEY", "g"),
+            ("ANTHROPIC_API_KEY", "a"),
+            ("DEEPL_AUTH_KEY", "d:fx"),
+            ("AZURE_OPENAI_API_KEY", "z"),
+        ]);
+        let c = Config::load(Some(&path), &keys).unwrap_or_else(|e| panic!("{e}\n{examples}"));
+        let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["deepl", "groq", "azure", "claude", "libre", "demo"]);
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let dir = std::env::temp_dir().join(format!("tolmach-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
