@@ -34,6 +34,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub struct AnthropicProvider {
     client: reqwest::Client,
     url: url::Url,
+    /// The `x-api-key` value (sensitive).
+    key: reqwest::header::HeaderValue,
     config: AnthropicConfig,
 }
 
@@ -76,6 +78,7 @@ impl AnthropicProvider {
         Ok(Self {
             client,
             url,
+            key: http::secret_header(config.api_key.expose())?,
             config,
         })
     }
@@ -92,6 +95,14 @@ impl AnthropicProvider {
             .saturating_mul(4)
             .saturating_add(256);
         need.min(cap)
+    }
+
+    fn request(&self, job: &TranslateJob) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url.clone())
+            .header("x-api-key", self.key.clone())
+            .header("anthropic-version", API_VERSION)
+            .json(&self.body(job))
     }
 
     fn body(&self, job: &TranslateJob) -> serde_json::Value {
@@ -131,13 +142,7 @@ fn parse(reply: HttpReply, source: &str) -> Result<Answer, ProviderError> {
 #[async_trait::async_trait]
 impl Provider for AnthropicProvider {
     async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
-        let request = self
-            .client
-            .post(self.url.clone())
-            .header("x-api-key", self.config.api_key.expose())
-            .header("anthropic-version", API_VERSION)
-            .json(&self.body(job));
-        let reply = http::send(request, self.config.timeout, job.deadline).await?;
+        let reply = http::send(self.request(job), self.config.timeout, job.deadline).await?;
         parse(reply, &job.text)
     }
 }
@@ -217,6 +222,27 @@ mod tests {
             system.contains("from English into Japanese (language code: ja)"),
             "{system}"
         );
+    }
+
+    #[test]
+    fn the_key_and_version_go_in_headers() {
+        let job = TranslateJob {
+            text: "hi".into(),
+            source: None,
+            target: Lang::from_code("fr").expect("fr"),
+            deadline: Instant::now(),
+        };
+        let request = provider(DEFAULT_BASE_URL, None)
+            .request(&job)
+            .build()
+            .expect("request");
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(request.method(), reqwest::Method::POST);
+        assert_eq!(header("x-api-key"), Some("sk-ant-x"));
+        assert_eq!(header("anthropic-version"), Some("2023-06-01"));
+        assert_eq!(header("content-type"), Some("application/json"));
+        assert_eq!(header("authorization"), None);
+        assert!(request.headers()["x-api-key"].is_sensitive());
     }
 
     #[test]

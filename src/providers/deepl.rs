@@ -100,6 +100,8 @@ pub fn default_base_url(key: &str) -> &'static str {
 pub struct DeepLProvider {
     client: reqwest::Client,
     url: url::Url,
+    /// The `Authorization` value (sensitive).
+    auth: reqwest::header::HeaderValue,
     config: DeepLConfig,
 }
 
@@ -129,8 +131,18 @@ impl DeepLProvider {
         Ok(Self {
             client,
             url,
+            auth: http::secret_header(&format!("DeepL-Auth-Key {}", config.api_key.expose()))?,
             config,
         })
+    }
+
+    /// The request, or `Unsupported` when DeepL does not offer a language of the job.
+    fn request(&self, job: &TranslateJob) -> Result<reqwest::RequestBuilder, ProviderError> {
+        Ok(self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::AUTHORIZATION, self.auth.clone())
+            .json(&Self::body(job)?))
     }
 
     /// The request body, or `Unsupported` when DeepL does not offer a language of the job.
@@ -173,16 +185,7 @@ fn parse(reply: HttpReply) -> Result<Answer, ProviderError> {
 #[async_trait::async_trait]
 impl Provider for DeepLProvider {
     async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
-        let body = Self::body(job)?;
-        let request = self
-            .client
-            .post(self.url.clone())
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("DeepL-Auth-Key {}", self.config.api_key.expose()),
-            )
-            .json(&body);
-        let reply = http::send(request, self.config.timeout, job.deadline).await?;
+        let reply = http::send(self.request(job)?, self.config.timeout, job.deadline).await?;
         parse(reply)
     }
 }
@@ -276,6 +279,19 @@ mod tests {
         let body = DeepLProvider::body(&job(Some("pt"), "zh")).expect("offered");
         assert_eq!(body["source_lang"], "PT");
         assert_eq!(body["target_lang"], "ZH-HANS");
+    }
+
+    #[test]
+    fn the_key_goes_in_the_deepl_authorization_header() {
+        let request = provider("abc:fx", None)
+            .request(&job(None, "de"))
+            .expect("offered")
+            .build()
+            .expect("request");
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("authorization"), Some("DeepL-Auth-Key abc:fx"));
+        assert_eq!(header("content-type"), Some("application/json"));
+        assert!(request.headers()["authorization"].is_sensitive());
     }
 
     #[tokio::test]

@@ -116,6 +116,15 @@ pub(crate) async fn send(
         .map_err(|_| ProviderError::Timeout)?
 }
 
+/// A header value carrying a secret (`Bearer sk-...`, an API key), marked sensitive so that
+/// HTTP-level debug output shows it redacted. The error never contains the value.
+pub(crate) fn secret_header(value: &str) -> Result<reqwest::header::HeaderValue, String> {
+    let mut header = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| "the API key holds characters an HTTP header cannot carry".to_string())?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
 /// Parses a 2xx body as `T`; `what` names the expected document in the error
 /// ("not a chat completion (truncated)").
 pub(crate) fn parse_json<T: DeserializeOwned>(
@@ -304,6 +313,15 @@ mod tests {
             e,
             ProviderError::InvalidResponse("not a message (malformed JSON)".into())
         );
+    }
+
+    #[test]
+    fn secret_headers_are_sensitive_and_never_echoed() {
+        let header = secret_header("sk-abc").expect("valid");
+        assert!(header.is_sensitive());
+        assert_eq!(header.to_str().ok(), Some("sk-abc"));
+        let e = secret_header("sk-\nabc").expect_err("newline");
+        assert!(!e.contains("abc"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,10 @@ impl LibreTranslateProvider {
         })
     }
 
+    fn request(&self, job: &TranslateJob) -> reqwest::RequestBuilder {
+        self.client.post(self.url.clone()).json(&self.body(job))
+    }
+
     fn body(&self, job: &TranslateJob) -> serde_json::Value {
         let mut body = serde_json::json!({
             "q": job.text,
@@ -104,8 +108,7 @@ fn parse(reply: HttpReply, job: &TranslateJob) -> Result<Answer, ProviderError> 
 #[async_trait::async_trait]
 impl Provider for LibreTranslateProvider {
     async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
-        let request = self.client.post(self.url.clone()).json(&self.body(job));
-        let reply = http::send(request, self.config.timeout, job.deadline).await?;
+        let reply = http::send(self.request(job), self.config.timeout, job.deadline).await?;
         parse(reply, job)
     }
 }
@@ -172,6 +175,22 @@ mod tests {
         assert_eq!(body["source"], "en");
         assert_eq!(body["target"], "nb");
         assert_eq!(body["api_key"], "lt-key");
+    }
+
+    #[test]
+    fn no_key_travels_in_headers() {
+        let request = provider("http://127.0.0.1:5000", Some("lt-key"))
+            .request(&job(None, "es"))
+            .build()
+            .expect("request");
+        assert!(request.headers().get("authorization").is_none());
+        assert_eq!(
+            request
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
     }
 
     #[test]

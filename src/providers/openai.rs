@@ -22,6 +22,9 @@ use crate::config::OpenAiConfig;
 pub struct OpenAiProvider {
     client: reqwest::Client,
     url: url::Url,
+    /// The header carrying the key (`Authorization: Bearer ...` or Azure's `api-key`),
+    /// its value marked sensitive; `None` for keyless servers.
+    auth: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
     config: OpenAiConfig,
 }
 
@@ -64,11 +67,31 @@ impl OpenAiProvider {
                 (url, client)
             }
         };
+        let auth = match (&config.api_key, &config.azure_api_version) {
+            (None, _) => None,
+            (Some(key), None) => Some((
+                reqwest::header::AUTHORIZATION,
+                http::secret_header(&format!("Bearer {}", key.expose()))?,
+            )),
+            (Some(key), Some(_)) => Some((
+                reqwest::header::HeaderName::from_static("api-key"),
+                http::secret_header(key.expose())?,
+            )),
+        };
         Ok(Self {
             client,
             url,
+            auth,
             config,
         })
+    }
+
+    fn request(&self, job: &TranslateJob) -> reqwest::RequestBuilder {
+        let request = self.client.post(self.url.clone()).json(&self.body(job));
+        match &self.auth {
+            Some((name, value)) => request.header(name, value.clone()),
+            None => request,
+        }
     }
 
     /// The JSON body for one job (Azure takes the model from the URL, not the body).
@@ -144,14 +167,7 @@ fn parse(reply: HttpReply, source: &str) -> Result<Answer, ProviderError> {
 #[async_trait::async_trait]
 impl Provider for OpenAiProvider {
     async fn translate(&self, job: &TranslateJob) -> Result<Answer, ProviderError> {
-        let mut request = self.client.post(self.url.clone()).json(&self.body(job));
-        if let Some(key) = &self.config.api_key {
-            request = match self.config.azure_api_version {
-                Some(_) => request.header("api-key", key.expose()),
-                None => request.bearer_auth(key.expose()),
-            };
-        }
-        let reply = http::send(request, self.config.timeout, job.deadline).await?;
+        let reply = http::send(self.request(job), self.config.timeout, job.deadline).await?;
         parse(reply, &job.text)
     }
 }
@@ -229,6 +245,30 @@ mod tests {
         let mut bad = config("https://acme.openai.azure.com", Some("2024-10-21"));
         bad.model = "a/b".into();
         assert!(OpenAiProvider::new(bad).is_err());
+    }
+
+    #[test]
+    fn the_key_is_a_bearer_token_or_azure_api_key_header() {
+        let headers = |azure: Option<&str>| {
+            let p = OpenAiProvider::new(config("https://acme.openai.azure.com", azure))
+                .expect("builds");
+            let request = p.request(&job()).build().expect("request");
+            let get = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            (get("authorization"), get("api-key"))
+        };
+        assert_eq!(headers(None), (Some("Bearer sk-x".into()), None));
+        assert_eq!(headers(Some("2024-10-21")), (None, Some("sk-x".into())));
+        let mut keyless = config("http://127.0.0.1:11434/v1", None);
+        keyless.api_key = None;
+        let p = OpenAiProvider::new(keyless).expect("builds");
+        let request = p.request(&job()).build().expect("request");
+        assert!(request.headers().get("authorization").is_none());
     }
 
     #[test]
