@@ -160,14 +160,23 @@ pub(crate) fn classify(e: reqwest::Error) -> ProviderError {
     let e = e.without_url();
     if e.is_connect() {
         ProviderError::Transport(format!("cannot connect: {e}"))
-    } else if e.is_decode() {
-        ProviderError::InvalidResponse(e.to_string())
-    } else if e.is_body() {
+    } else if e.is_body() || e.is_decode() {
         // The connection broke while the answer was arriving: transient, worth a retry.
-        ProviderError::Transport(format!("answer cut off: {e}"))
+        // reqwest reports that as a *decode* error (its body decoder wraps the read error);
+        // the JSON is parsed here, never by reqwest, so a decode error is never a bad document.
+        ProviderError::Transport(format!("answer cut off: {}", root_cause(&e)))
     } else {
         ProviderError::Transport(e.to_string())
     }
+}
+
+/// The innermost error under `e` ("Connection reset by peer"), or `e` itself.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// How long the server asks us to wait: `retry-after-ms` (OpenAI, Azure), else `Retry-After`
