@@ -88,16 +88,35 @@ fn non_empty_lines(text: &str) -> usize {
 fn strip_tags(text: &str, source: &str) -> String {
     const OPEN: &str = "<translation>";
     const CLOSE: &str = "</translation>";
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() || source.to_lowercase().contains(OPEN) {
-        // Lowercasing changed byte offsets (rare scripts): leave it alone rather than guess.
+    if find_ascii(source, OPEN, false).is_some() {
         return text.to_string();
     }
-    match (lower.find(OPEN), lower.find(CLOSE)) {
+    match (
+        find_ascii(text, OPEN, false),
+        find_ascii(text, CLOSE, false),
+    ) {
         (Some(open), Some(close)) if open + OPEN.len() <= close => {
             text[open + OPEN.len()..close].trim().to_string()
         }
         _ => text.to_string(),
+    }
+}
+
+/// The byte offset of the first (or with `last`, the last) ASCII-case-insensitive occurrence
+/// of the ASCII `needle` in `haystack`. A match starts and ends next to ASCII bytes, so the
+/// offset is always a char boundary of `haystack` (lowercasing the haystack first would not
+/// keep offsets: some characters change length).
+fn find_ascii(haystack: &str, needle: &str, last: bool) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    if n.is_empty() || h.len() < n.len() {
+        return None;
+    }
+    let matches = |&i: &usize| h[i..i + n.len()].eq_ignore_ascii_case(n);
+    let mut starts = 0..=h.len() - n.len();
+    if last {
+        starts.rev().find(matches)
+    } else {
+        starts.find(matches)
     }
 }
 
@@ -208,14 +227,11 @@ fn strip_note(text: &str, source: &str) -> String {
         }
     }
     let mut text = lines.join("\n").trim().to_string();
-    if !source.contains('(') && text.ends_with(')') {
-        let lower = text.to_lowercase();
-        if let Some(open) = lower.rfind("(note:") {
-            // Byte offsets match only when lowercasing kept the length; otherwise keep the text.
-            if lower.len() == text.len() && open > 0 {
-                text = text[..open].trim_end().to_string();
-            }
-        }
+    if !source.contains('(')
+        && text.ends_with(')')
+        && let Some(open) = find_ascii(&text, "(note:", true).filter(|at| *at > 0)
+    {
+        text = text[..open].trim_end().to_string();
     }
     text
 }
@@ -391,6 +407,46 @@ mod tests {
             clean("Sure!\nSee you", "¡Claro!\nHasta luego"),
             "Sure!\nSee you"
         );
+    }
+
+    #[test]
+    fn ascii_search_ignores_case_and_keeps_char_boundaries() {
+        assert_eq!(
+            find_ascii("ab<TRANSLATION>x", "<translation>", false),
+            Some(2)
+        );
+        assert_eq!(find_ascii("(note: a) (Note: b)", "(note:", true), Some(10));
+        // 'İ' lowercases to three bytes, 'K' (Kelvin) to one: offsets still fit the original.
+        let text = "İK<translation>x</translation>";
+        let at = find_ascii(text, "<translation>", false).expect("found");
+        assert!(text.is_char_boundary(at));
+        assert_eq!(clean("İK<translation>x</translation>", "y"), "x");
+        assert_eq!(find_ascii("ab", "abc", false), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Wrappers, markers and characters that change length when lowercased, in any order:
+        /// cleaning never panics, and what it returns is never empty or longer than the answer.
+        #[test]
+        fn cleaning_never_panics_on_mixed_wrappers(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "<translation>", "</TRANSLATION>", "```", "```text\n", "**", "(Note:", "Note: ",
+                "Translation:", "**Translation:** ", "Here is the translation:\n", "Sure!\n",
+                "\"", "«", "»", "「", "」", "'", "İ", "K", "ß", "ﬃ", "\n", " ", "a", "é", "日本",
+                ")", "(", ":", "：", "\u{0}", "\t",
+            ]), 0..16),
+            source in proptest::collection::vec(proptest::sample::select(vec![
+                "hello", "\"", "(", ":", "\n", "**", "```", "<translation>", "İ", "Note:",
+            ]), 0..5),
+        ) {
+            let answer = parts.concat();
+            if let Ok(clean) = clean_answer(&answer, &source.concat()) {
+                proptest::prop_assert!(!clean.trim().is_empty());
+                proptest::prop_assert!(clean.len() <= answer.len());
+            }
+        }
     }
 
     #[test]
