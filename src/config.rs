@@ -228,16 +228,52 @@ pub struct ProviderConfig {
     pub policies: Policies,
 }
 
+/// Which vendor a provider is, with what that vendor needs.
 #[derive(Debug, Clone)]
 pub enum ProviderKind {
     Demo,
     OpenAi(OpenAiConfig),
+    Anthropic(AnthropicConfig),
+    DeepL(DeepLConfig),
+    LibreTranslate(LibreTranslateConfig),
 }
 
+/// `kind = "openai"`: an OpenAI-compatible chat-completions API, or Azure OpenAI.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     pub base_url: url::Url,
+    /// The model, or with `azure_api_version` the Azure deployment name.
     pub model: String,
+    pub api_key: Option<Secret>,
+    pub timeout: Duration,
+    /// Set for Azure OpenAI: the deployment route with this `api-version`, and an `api-key` header.
+    pub azure_api_version: Option<String>,
+}
+
+/// `kind = "anthropic"`: Anthropic's Messages API.
+#[derive(Debug, Clone)]
+pub struct AnthropicConfig {
+    pub base_url: url::Url,
+    pub model: String,
+    pub api_key: Secret,
+    pub timeout: Duration,
+    /// Cap on the answer's tokens (the provider's default when unset).
+    pub max_tokens: Option<NonZeroU32>,
+}
+
+/// `kind = "deepl"`: DeepL API Free or Pro.
+#[derive(Debug, Clone)]
+pub struct DeepLConfig {
+    /// `None`: chosen from the key (Free for keys ending in `:fx`, else Pro).
+    pub base_url: Option<url::Url>,
+    pub api_key: Secret,
+    pub timeout: Duration,
+}
+
+/// `kind = "libretranslate"`: a LibreTranslate server.
+#[derive(Debug, Clone)]
+pub struct LibreTranslateConfig {
+    pub base_url: url::Url,
     pub api_key: Option<Secret>,
     pub timeout: Duration,
 }
@@ -284,8 +320,10 @@ struct EnvOverrides {
 /// Fields a provider table may have, for `TOLMACH_PROVIDERS_<NAME>_<FIELD>`; longest first so
 /// `API_KEY_ENV` is matched before a shorter suffix could be.
 const PROVIDER_FIELDS: &[&str] = &[
+    "azure_api_version",
     "api_key_file",
     "api_key_env",
+    "max_tokens",
     "base_url",
     "priority",
     "enabled",
@@ -293,6 +331,9 @@ const PROVIDER_FIELDS: &[&str] = &[
     "model",
     "kind",
 ];
+
+/// The [`PROVIDER_FIELDS`] whose values are not text (numbers, booleans).
+const PROVIDER_NON_TEXT_FIELDS: &[&str] = &["enabled", "priority", "max_tokens"];
 
 impl EnvOverrides {
     fn collect(tables: &[toml::Table], env: &dyn EnvSource) -> Self {
@@ -307,6 +348,7 @@ impl EnvOverrides {
         for (_, path) in ENV_ALIASES {
             known.entry((*path).to_string()).or_insert(None);
         }
+        let text_like = toml::Value::String(String::new());
         let mut values = Vec::new();
         let mut vars = env.vars();
         vars.sort();
@@ -328,7 +370,24 @@ impl EnvOverrides {
                     .cloned()
             };
             let Some(path) = path else { continue };
-            let like = known.get(&path).copied().flatten();
+            // A provider's policy key takes the type of its `[resilience.*]` default.
+            let policy_default = path
+                .strip_prefix("providers.")
+                .and_then(|rest| rest.split_once('.'))
+                .map(|(_, key)| format!("resilience.{key}"))
+                .and_then(|key| known.get(&key).copied().flatten());
+            let like = known
+                .get(&path)
+                .copied()
+                .flatten()
+                .or(policy_default)
+                .or_else(|| {
+                    // A provider declared only in the environment: its text fields stay text
+                    // (`2024-10-21` is an API version, not a TOML date).
+                    let field = path.rsplit('.').next().unwrap_or_default();
+                    (path.starts_with("providers.") && !PROVIDER_NON_TEXT_FIELDS.contains(&field))
+                        .then_some(&text_like)
+                });
             values.push((name, path, env_value(&raw, like)));
         }
         Self { values }
@@ -376,7 +435,9 @@ fn env_name(path: &str) -> String {
 fn env_value(raw: &str, like: Option<&toml::Value>) -> Value {
     if !matches!(like, Some(toml::Value::String(_)))
         && let Ok(t) = format!("v = {raw}").parse::<toml::Table>()
-        && let Some(v) = t.get("v").filter(|v| !v.is_table() && !v.is_array())
+        && let Some(v) = t
+            .get("v")
+            .filter(|v| !v.is_table() && !v.is_array() && !v.is_datetime())
         && let Ok(value) = Value::serialize(v)
     {
         return value;
@@ -591,6 +652,9 @@ struct RawProvider {
     api_key_file: Option<PathBuf>,
     #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
+    // Vendor-specific (see `KINDS` for which kind takes which).
+    azure_api_version: Option<String>,
+    max_tokens: Option<u32>,
     // Policy overrides, validated over `[resilience.*]` by `resilience::config`.
     retry: Option<toml::Table>,
     breaker: Option<toml::Table>,
@@ -755,6 +819,104 @@ impl Raw {
     }
 }
 
+/// The provider kinds: name, required keys, optional keys, an example `base_url`. Keys a kind
+/// does not list (other than `kind`, `enabled`, `priority`) are errors for it.
+const KINDS: &[ProviderKindSpec] = &[
+    ProviderKindSpec {
+        name: "demo",
+        tag: KindTag::Demo,
+        required: &[],
+        optional: &[],
+        example_url: "",
+    },
+    ProviderKindSpec {
+        name: "openai",
+        tag: KindTag::OpenAi,
+        required: &["base_url", "model"],
+        optional: &["api_key", "timeout", "azure_api_version"],
+        example_url: "https://api.openai.com/v1",
+    },
+    ProviderKindSpec {
+        name: "anthropic",
+        tag: KindTag::Anthropic,
+        required: &["model", "api_key"],
+        optional: &["base_url", "timeout", "max_tokens"],
+        example_url: crate::providers::anthropic::DEFAULT_BASE_URL,
+    },
+    ProviderKindSpec {
+        name: "deepl",
+        tag: KindTag::DeepL,
+        required: &["api_key"],
+        optional: &["base_url", "timeout"],
+        example_url: crate::providers::deepl::FREE_BASE_URL,
+    },
+    ProviderKindSpec {
+        name: "libretranslate",
+        tag: KindTag::LibreTranslate,
+        required: &["base_url"],
+        optional: &["api_key", "timeout"],
+        example_url: "http://127.0.0.1:5000",
+    },
+];
+
+struct ProviderKindSpec {
+    name: &'static str,
+    tag: KindTag,
+    /// `api_key` stands for `api_key_env` or `api_key_file`.
+    required: &'static [&'static str],
+    optional: &'static [&'static str],
+    example_url: &'static str,
+}
+
+impl ProviderKindSpec {
+    fn takes(&self, field: &str) -> bool {
+        let field = if field.starts_with("api_key_") {
+            "api_key"
+        } else {
+            field
+        };
+        self.required.contains(&field) || self.optional.contains(&field)
+    }
+
+    /// "kind = \"deepl\" needs api_key_env or api_key_file; takes base_url, timeout".
+    fn describe(&self) -> String {
+        let names = |fields: &[&str]| {
+            fields
+                .iter()
+                .map(|f| match *f {
+                    "api_key" => "api_key_env or api_key_file",
+                    f => f,
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut text = format!("kind = {:?}", self.name);
+        if !self.required.is_empty() {
+            text += &format!(" needs {}", names(self.required));
+        }
+        if !self.optional.is_empty() {
+            text += &format!(
+                "{} takes {}",
+                if self.required.is_empty() { "" } else { ";" },
+                names(self.optional)
+            );
+        }
+        text
+    }
+}
+
+#[derive(Clone, Copy)]
+enum KindTag {
+    Demo,
+    OpenAi,
+    Anthropic,
+    DeepL,
+    LibreTranslate,
+}
+
+/// Default per-call timeout of a provider.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(20);
+
 fn validate_provider(
     name: &str,
     raw: RawProvider,
@@ -784,55 +946,135 @@ fn validate_provider(
         ));
         return None;
     }
-    let kind = match raw.kind.as_str() {
-        "demo" => ProviderKind::Demo,
-        "openai" => {
-            let base_url = match raw.base_url.as_deref().map(url::Url::parse) {
-                Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => Some(u),
-                Some(Ok(_)) | Some(Err(_)) => {
-                    p.0.push(format!("{}: not an http(s) URL", key("base_url")));
-                    None
-                }
-                None => {
-                    p.0.push(format!(
-                        "{} is required for kind = \"openai\" (e.g. https://api.openai.com/v1)",
-                        key("base_url")
-                    ));
-                    None
-                }
-            };
-            let model = raw.model.filter(|m| !m.trim().is_empty());
-            if model.is_none() {
-                p.0.push(format!(
-                    "{} is required for kind = \"openai\"",
-                    key("model")
-                ));
-            }
-            let api_key = read_key(
-                name,
-                raw.api_key_env.as_deref(),
-                raw.api_key_file.as_deref(),
-                env,
-                p,
-            );
-            let timeout = raw.timeout.unwrap_or(Duration::from_secs(20));
-            if timeout.is_zero() {
-                p.0.push(format!("{} must be longer than zero", key("timeout")));
-            }
-            ProviderKind::OpenAi(OpenAiConfig {
-                base_url: base_url?,
-                model: model?,
-                api_key,
-                timeout,
-            })
+    let Some(spec) = KINDS.iter().find(|k| k.name == raw.kind) else {
+        let known: Vec<String> = KINDS.iter().map(|k| format!("{:?}", k.name)).collect();
+        p.0.push(format!(
+            "{}: unknown kind {:?} (known: {})",
+            key("kind"),
+            raw.kind,
+            known.join(", ")
+        ));
+        return None;
+    };
+
+    // Keys this kind does not take are mistakes (a key meant for another kind, or a typo'd kind).
+    let given = [
+        ("base_url", raw.base_url.is_some()),
+        ("model", raw.model.is_some()),
+        ("api_key_env", raw.api_key_env.is_some()),
+        ("api_key_file", raw.api_key_file.is_some()),
+        ("timeout", raw.timeout.is_some()),
+        ("azure_api_version", raw.azure_api_version.is_some()),
+        ("max_tokens", raw.max_tokens.is_some()),
+    ];
+    for (field, _) in given.iter().filter(|(f, set)| *set && !spec.takes(f)) {
+        p.0.push(format!(
+            "{} does not apply to kind = {:?} ({})",
+            key(field),
+            spec.name,
+            spec.describe()
+        ));
+    }
+
+    let required = |field: &str| spec.required.contains(&field);
+    let base_url = match raw.base_url.as_deref().map(url::Url::parse) {
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => Some(u),
+        Some(Ok(_)) | Some(Err(_)) => {
+            p.0.push(format!("{}: not an http(s) URL", key("base_url")));
+            None
         }
-        other => {
+        None if required("base_url") => {
             p.0.push(format!(
-                "{}: unknown kind {other:?} (known: \"demo\", \"openai\")",
-                key("kind")
+                "{} is required for kind = {:?} (e.g. {})",
+                key("base_url"),
+                spec.name,
+                spec.example_url
             ));
-            return None;
+            None
         }
+        None => None,
+    };
+    let model = raw.model.filter(|m| !m.trim().is_empty());
+    if model.is_none() && required("model") {
+        p.0.push(format!(
+            "{} is required for kind = {:?}",
+            key("model"),
+            spec.name
+        ));
+    }
+    let api_key = read_key(
+        &format!("providers.{name}"),
+        raw.api_key_env.as_deref(),
+        raw.api_key_file.as_deref(),
+        env,
+        p,
+    );
+    // read_key reports a variable that is not set or a file it cannot read; this is for no
+    // key named at all.
+    let key_named =
+        raw.api_key_env.as_deref().is_some_and(|v| !v.is_empty()) || raw.api_key_file.is_some();
+    if !key_named && required("api_key") {
+        p.0.push(format!(
+            "{} or {} is required for kind = {:?}",
+            key("api_key_env"),
+            key("api_key_file"),
+            spec.name
+        ));
+    }
+    let timeout = raw.timeout.unwrap_or(PROVIDER_TIMEOUT);
+    if timeout.is_zero() {
+        p.0.push(format!("{} must be longer than zero", key("timeout")));
+    }
+    let azure_api_version = raw
+        .azure_api_version
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if azure_api_version.is_some()
+        && model
+            .as_deref()
+            .is_some_and(|m| !crate::providers::openai::is_deployment_name(m))
+    {
+        p.0.push(format!(
+            "{}: with azure_api_version this is the deployment name: letters, digits, '-', '_' and '.'",
+            key("model")
+        ));
+    }
+    let max_tokens = raw.max_tokens.and_then(|n| {
+        NonZeroU32::new(n).or_else(|| {
+            p.0.push(format!("{} must be at least 1", key("max_tokens")));
+            None
+        })
+    });
+
+    let kind = match spec.tag {
+        KindTag::Demo => ProviderKind::Demo,
+        KindTag::OpenAi => ProviderKind::OpenAi(OpenAiConfig {
+            base_url: base_url?,
+            model: model?,
+            api_key,
+            timeout,
+            azure_api_version,
+        }),
+        KindTag::Anthropic => ProviderKind::Anthropic(AnthropicConfig {
+            base_url: match base_url {
+                Some(u) => u,
+                None => url::Url::parse(crate::providers::anthropic::DEFAULT_BASE_URL).ok()?,
+            },
+            model: model?,
+            api_key: api_key?,
+            timeout,
+            max_tokens,
+        }),
+        KindTag::DeepL => ProviderKind::DeepL(DeepLConfig {
+            base_url,
+            api_key: api_key?,
+            timeout,
+        }),
+        KindTag::LibreTranslate => ProviderKind::LibreTranslate(LibreTranslateConfig {
+            base_url: base_url?,
+            api_key,
+            timeout,
+        }),
     };
     Some(ProviderConfig {
         name: name.to_string(),
@@ -1225,6 +1467,140 @@ mod tests {
     }
 
     #[test]
+    fn every_provider_kind_can_be_declared_from_the_environment() {
+        let e = env(&[
+            ("TOLMACH_PROVIDERS_CLAUDE_KIND", "anthropic"),
+            ("TOLMACH_PROVIDERS_CLAUDE_MODEL", "claude-3-5-haiku-latest"),
+            ("TOLMACH_PROVIDERS_CLAUDE_API_KEY_ENV", "ANTHROPIC_API_KEY"),
+            ("TOLMACH_PROVIDERS_CLAUDE_MAX_TOKENS", "2048"),
+            ("TOLMACH_PROVIDERS_CLAUDE_PRIORITY", "1"),
+            ("ANTHROPIC_API_KEY", "sk-ant-secret"),
+            ("TOLMACH_PROVIDERS_DEEPL_KIND", "deepl"),
+            ("TOLMACH_PROVIDERS_DEEPL_API_KEY_ENV", "DEEPL_AUTH_KEY"),
+            ("TOLMACH_PROVIDERS_DEEPL_TIMEOUT", "5s"),
+            ("TOLMACH_PROVIDERS_DEEPL_PRIORITY", "2"),
+            ("DEEPL_AUTH_KEY", "deepl-secret:fx"),
+            ("TOLMACH_PROVIDERS_LIBRE_KIND", "libretranslate"),
+            ("TOLMACH_PROVIDERS_LIBRE_BASE_URL", "http://127.0.0.1:5000"),
+            ("TOLMACH_PROVIDERS_LIBRE_PRIORITY", "3"),
+            ("TOLMACH_PROVIDERS_AZURE_KIND", "openai"),
+            (
+                "TOLMACH_PROVIDERS_AZURE_BASE_URL",
+                "https://acme.openai.azure.com",
+            ),
+            ("TOLMACH_PROVIDERS_AZURE_MODEL", "gpt-4o-mini"),
+            ("TOLMACH_PROVIDERS_AZURE_AZURE_API_VERSION", "2024-10-21"),
+            (
+                "TOLMACH_PROVIDERS_AZURE_API_KEY_ENV",
+                "AZURE_OPENAI_API_KEY",
+            ),
+            ("TOLMACH_PROVIDERS_AZURE_PRIORITY", "4"),
+            ("AZURE_OPENAI_API_KEY", "azure-secret"),
+        ]);
+        let c = Config::load(None, &e).expect("valid");
+        let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["claude", "deepl", "libre", "azure", "demo"]);
+        let ProviderKind::Anthropic(a) = &c.providers[0].kind else {
+            panic!("claude should be anthropic")
+        };
+        assert_eq!(a.base_url.as_str(), "https://api.anthropic.com/");
+        assert_eq!(a.max_tokens.map(NonZeroU32::get), Some(2048));
+        assert_eq!(a.api_key.expose(), "sk-ant-secret");
+        let ProviderKind::DeepL(d) = &c.providers[1].kind else {
+            panic!("deepl should be deepl")
+        };
+        assert!(d.base_url.is_none());
+        assert_eq!(d.timeout, Duration::from_secs(5));
+        let ProviderKind::LibreTranslate(l) = &c.providers[2].kind else {
+            panic!("libre should be libretranslate")
+        };
+        assert!(l.api_key.is_none());
+        let ProviderKind::OpenAi(o) = &c.providers[3].kind else {
+            panic!("azure should be openai")
+        };
+        assert_eq!(o.azure_api_version.as_deref(), Some("2024-10-21"));
+        let printed = format!("{c:?}");
+        for secret in ["sk-ant-secret", "deepl-secret", "azure-secret"] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        for p in &c.providers {
+            assert!(crate::providers::build(p).is_ok(), "{} builds", p.name);
+        }
+    }
+
+    #[test]
+    fn provider_mistakes_name_the_kinds_and_the_keys_they_need() {
+        let e = env(&[
+            ("TOLMACH_PROVIDERS_A_KIND", "google"),
+            ("TOLMACH_PROVIDERS_B_KIND", "deepl"),
+            ("TOLMACH_PROVIDERS_B_API_KEY_ENV", ""),
+            ("TOLMACH_PROVIDERS_C_KIND", "anthropic"),
+            ("TOLMACH_PROVIDERS_C_API_KEY_ENV", "C_KEY"),
+            ("TOLMACH_PROVIDERS_C_MAX_TOKENS", "0"),
+            ("C_KEY", "k"),
+            ("TOLMACH_PROVIDERS_D_KIND", "libretranslate"),
+            ("TOLMACH_PROVIDERS_D_BASE_URL", "http://127.0.0.1:5000"),
+            ("TOLMACH_PROVIDERS_D_MODEL", "argos"),
+            ("TOLMACH_PROVIDERS_D_AZURE_API_VERSION", "2024-10-21"),
+            ("TOLMACH_PROVIDERS_E_KIND", "openai"),
+            (
+                "TOLMACH_PROVIDERS_E_BASE_URL",
+                "https://acme.openai.azure.com",
+            ),
+            ("TOLMACH_PROVIDERS_E_MODEL", "my deployment"),
+            ("TOLMACH_PROVIDERS_E_AZURE_API_VERSION", "2024-10-21"),
+        ]);
+        let err = Config::load(None, &e).expect_err("invalid");
+        let text = err.to_string();
+        for expected in [
+            "providers.a.kind: unknown kind \"google\" (known: \"demo\", \"openai\", \"anthropic\", \"deepl\", \"libretranslate\")",
+            "providers.b.api_key_env or providers.b.api_key_file is required for kind = \"deepl\"",
+            "providers.c.model is required for kind = \"anthropic\"",
+            "providers.c.max_tokens must be at least 1",
+            "providers.d.model does not apply to kind = \"libretranslate\" (kind = \"libretranslate\" needs base_url; takes api_key_env or api_key_file, timeout)",
+            "providers.d.azure_api_version does not apply to kind = \"libretranslate\"",
+            "providers.e.model: with azure_api_version this is the deployment name",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn the_commented_provider_examples_are_valid() {
+        // Uncomment every `# [providers.x]` table of the defaults and its `# key = value` lines.
+        let mut examples = String::new();
+        let mut inside = false;
+        for line in DEFAULT_TOML.lines() {
+            let Some(code) = line.strip_prefix("# ") else {
+                inside = false;
+                continue;
+            };
+            if code.starts_with("[providers.") {
+                inside = true;
+            }
+            if inside {
+                examples.push_str(code);
+                examples.push('\n');
+            }
+        }
+        assert_eq!(examples.matches("[providers.").count(), 5, "{examples}");
+        let dir = std::env::temp_dir().join(format!("tolmach-examples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("examples.toml");
+        std::fs::write(&path, &examples).expect("write");
+        let keys = env(&[
+            ("GROQ_API_KEY", "g"),
+            ("ANTHROPIC_API_KEY", "a"),
+            ("DEEPL_AUTH_KEY", "d:fx"),
+            ("AZURE_OPENAI_API_KEY", "z"),
+        ]);
+        let c = Config::load(Some(&path), &keys).unwrap_or_else(|e| panic!("{e}\n{examples}"));
+        let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["deepl", "groq", "azure", "claude", "libre", "demo"]);
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let dir = std::env::temp_dir().join(format!("tolmach-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -1322,6 +1698,14 @@ mod tests {
         assert_eq!(
             provider_path("MY_LLM_BASE_URL", &BTreeMap::new()).as_deref(),
             Some("providers.my_llm.base_url")
+        );
+        assert_eq!(
+            provider_path("AZURE_AZURE_API_VERSION", &BTreeMap::new()).as_deref(),
+            Some("providers.azure.azure_api_version")
+        );
+        assert_eq!(
+            provider_path("CLAUDE_MAX_TOKENS", &BTreeMap::new()).as_deref(),
+            Some("providers.claude.max_tokens")
         );
         assert_eq!(provider_path("KIND", &BTreeMap::new()), None);
     }

@@ -22,6 +22,7 @@ fn provider(fake: &FakeProvider, timeout: Duration) -> OpenAiProvider {
         model: "test-model".into(),
         api_key: Some(Secret::new(KEY)),
         timeout,
+        azure_api_version: None,
     })
     .expect("provider builds")
 }
@@ -39,12 +40,13 @@ fn job(text: &str, target: &str) -> TranslateJob {
 async fn translates_and_sends_what_an_openai_server_expects() {
     let fake = FakeProvider::start().await.expect("fake");
     let p = provider(&fake, Duration::from_secs(10));
-    assert_eq!(
-        p.translate(&job("good morning", "es"))
-            .await
-            .map(|a| a.text),
-        Ok("[es] good morning".to_string())
-    );
+    let answer = p
+        .translate(&job("good morning", "es"))
+        .await
+        .expect("translated");
+    assert_eq!(answer.text, "[es] good morning");
+    assert!(answer.usage.input_tokens.is_some_and(|n| n > 0));
+    assert!(answer.usage.output_tokens.is_some_and(|n| n > 0));
     let req = &fake.requests()[0];
     assert_eq!(req.path, "/v1/chat/completions");
     assert_eq!(
@@ -95,7 +97,7 @@ async fn http_errors_are_typed() {
     );
     assert!(e500.is_provider_fault());
     assert_eq!(
-        p.translate(&job("hi", "fr")).await.map(|a| a.text),
+        p.translate(&job("hi", "fr")).await,
         Err(ProviderError::Status {
             status: 429,
             retry_after: Some(Duration::from_secs(7))
@@ -111,17 +113,14 @@ async fn a_provider_that_does_not_answer_times_out() {
     fake.set_behavior(Behavior::Hang);
     let p = provider(&fake, Duration::from_millis(200));
     assert_eq!(
-        p.translate(&job("hi", "de")).await.map(|a| a.text),
+        p.translate(&job("hi", "de")).await,
         Err(ProviderError::Timeout)
     );
     // The request deadline bounds the call too, even with a long provider timeout.
     let p = provider(&fake, Duration::from_secs(3600));
     let mut j = job("hi", "de");
     j.deadline = Instant::now() + Duration::from_millis(200);
-    assert_eq!(
-        p.translate(&j).await.map(|a| a.text),
-        Err(ProviderError::Timeout)
-    );
+    assert_eq!(p.translate(&j).await, Err(ProviderError::Timeout));
 }
 
 #[tokio::test]
@@ -154,6 +153,7 @@ async fn an_unreachable_provider_is_a_transport_error() {
         model: "m".into(),
         api_key: None,
         timeout: Duration::from_secs(5),
+        azure_api_version: None,
     })
     .expect("builds");
     let e = p

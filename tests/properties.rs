@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use tolmach::command::{Limits, parse};
 use tolmach::delivery::split::{reply_len, split_reply};
 use tolmach::lang::Lang;
-use tolmach::providers::openai::clean_answer;
+use tolmach::providers::llm::clean_answer;
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

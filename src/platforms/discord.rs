@@ -184,7 +184,7 @@ impl DiscordPlatform {
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10));
-        if crate::providers::openai::is_loopback(&config.api_url) {
+        if crate::providers::http::is_loopback(&config.api_url) {
             builder = builder.no_proxy();
         }
         let client = builder

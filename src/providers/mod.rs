@@ -4,11 +4,24 @@
 //! translated text, or a typed [`ProviderError`] that says whether the failure is the provider's
 //! fault (counts against its circuit breaker, worth falling back) or not.
 //!
+//! # Layout
+//! - vendors: [`demo`] (offline phrasebook), [`openai`] (OpenAI-compatible chat completions and
+//!   Azure OpenAI), [`anthropic`] (Claude's Messages API), [`deepl`], [`libretranslate`];
+//! - shared by the chat models: [`llm`] (the system prompt, cleaning the model's answer);
+//! - shared by every HTTP vendor: `endpoint` (URL and pooled client), `http` (one call bounded
+//!   by the deadline and a body cap, errors typed, `Retry-After` read);
+//! - [`transcription`] (voice to text).
+//!
 //! Providers know nothing of retries, breakers, bulkheads, hedging or budgets: those are
 //! composed around them by `src/resilience` (its module docs give the order). A provider makes
 //! one honest attempt and classifies its failure.
 
+pub mod anthropic;
+pub mod deepl;
 pub mod demo;
+pub(crate) mod http;
+pub mod libretranslate;
+pub mod llm;
 pub mod openai;
 mod phrasebook;
 pub mod transcription;
@@ -82,7 +95,7 @@ impl ProviderError {
         match self {
             Self::Timeout | Self::Transport(_) | Self::InvalidResponse(_) => true,
             Self::Status { status, .. } => {
-                *status >= 500 || matches!(status, 401 | 403 | 404 | 429)
+                *status >= 500 || matches!(status, 401 | 403 | 404 | 429 | 456)
             }
             Self::Unsupported(_)
             | Self::CircuitOpen { .. }
@@ -188,7 +201,7 @@ pub(crate) fn endpoint(
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .pool_idle_timeout(Duration::from_secs(90));
-    if openai::is_loopback(&url) {
+    if http::is_loopback(&url) {
         builder = builder.no_proxy();
     }
     let client = builder
@@ -207,13 +220,20 @@ pub struct BuildError {
 
 /// Builds the provider a configuration entry describes.
 pub fn build(config: &ProviderConfig) -> Result<Arc<dyn Provider>, BuildError> {
-    match &config.kind {
-        ProviderKind::Demo => Ok(Arc::new(demo::DemoProvider)),
-        ProviderKind::OpenAi(c) => openai::OpenAiProvider::new(c.clone())
-            .map(|p| Arc::new(p) as Arc<dyn Provider>)
-            .map_err(|reason| BuildError {
-                name: config.name.clone(),
-                reason,
-            }),
+    fn shared<P: Provider>(p: P) -> Arc<dyn Provider> {
+        Arc::new(p)
     }
+    let built = match &config.kind {
+        ProviderKind::Demo => Ok(shared(demo::DemoProvider)),
+        ProviderKind::OpenAi(c) => openai::OpenAiProvider::new(c.clone()).map(shared),
+        ProviderKind::Anthropic(c) => anthropic::AnthropicProvider::new(c.clone()).map(shared),
+        ProviderKind::DeepL(c) => deepl::DeepLProvider::new(c.clone()).map(shared),
+        ProviderKind::LibreTranslate(c) => {
+            libretranslate::LibreTranslateProvider::new(c.clone()).map(shared)
+        }
+    };
+    built.map_err(|reason| BuildError {
+        name: config.name.clone(),
+        reason,
+    })
 }

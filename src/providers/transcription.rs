@@ -91,15 +91,15 @@ impl Transcriber for OpenAiTranscriber {
             request = request.bearer_auth(key.expose());
         }
         let call = async {
-            let response = request.send().await.map_err(super::openai::classify)?;
+            let response = request.send().await.map_err(super::http::classify)?;
             let status = response.status();
             if !status.is_success() {
                 return Err(ProviderError::Status {
                     status: status.as_u16(),
-                    retry_after: super::openai::retry_after(response.headers()),
+                    retry_after: super::http::retry_after(response.headers()),
                 });
             }
-            response.bytes().await.map_err(super::openai::classify)
+            response.bytes().await.map_err(super::http::classify)
         };
         let bytes = tokio::time::timeout_at(deadline, call)
             .await
