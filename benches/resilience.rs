@@ -194,10 +194,7 @@ async fn hedging(hedge: bool) {
         env.extend(provider_env(&format!("p{i}"), &fake, i + 1));
         fakes.push(fake);
     }
-    env.push((
-        "TOLMACH_RESILIENCE_HEDGE_ENABLED".into(),
-        hedge.to_string(),
-    ));
+    env.push(("TOLMACH_RESILIENCE_HEDGE_ENABLED".into(), hedge.to_string()));
     env.push((
         "TOLMACH_RESILIENCE_HEDGE_INITIAL_DELAY".into(),
         "100ms".into(),
