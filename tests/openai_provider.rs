@@ -225,3 +225,47 @@ async fn a_provider_that_hangs_for_one_language_gives_an_explicit_partial_result
     assert_eq!(text.lines().count(), 3, "{text}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn broken_bodies_are_told_apart_from_nonsense() {
+    let fake = FakeProvider::start().await.expect("fake");
+    let p = provider(&fake, Duration::from_secs(10));
+    // Cut off mid-answer by the network: transient, worth a retry.
+    fake.set_behavior(Behavior::ResetMidBody);
+    let e = p
+        .translate(&job("hello", "es"))
+        .await
+        .expect_err("reset mid-body");
+    assert!(matches!(e, ProviderError::Transport(_)), "{e:?}");
+    // A complete answer that is not a whole JSON document: nonsense, not retried.
+    fake.set_behavior(Behavior::Truncated);
+    let e = p
+        .translate(&job("hello", "es"))
+        .await
+        .expect_err("truncated JSON");
+    assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_dripping_answer_is_read_to_the_end_but_never_past_the_deadline() {
+    let fake = FakeProvider::start().await.expect("fake");
+    let p = provider(&fake, Duration::from_secs(10));
+    fake.set_behavior(Behavior::drip(Duration::from_millis(5), Behavior::Echo));
+    assert_eq!(
+        p.translate(&job("hello", "es")).await.map(|a| a.text),
+        Ok("[es] hello".to_string())
+    );
+    fake.set_behavior(Behavior::drip(Duration::from_secs(1), Behavior::Echo));
+    let mut slow = job("hello", "es");
+    slow.deadline = Instant::now() + Duration::from_millis(300);
+    let started = Instant::now();
+    assert_eq!(
+        p.translate(&slow).await.map(|a| a.text),
+        Err(ProviderError::Timeout)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopped at the deadline"
+    );
+    fake.wait_for_abandoned(1).await;
+}

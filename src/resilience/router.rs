@@ -272,6 +272,99 @@ pub fn most_telling(errors: Vec<ProviderError>) -> ProviderError {
 mod tests {
     use super::*;
 
+    use crate::config::Config;
+    use crate::resilience::quota::Spent;
+
+    fn router(prices: &[(&str, f64, f64)], user_budget: Option<f64>) -> Router {
+        let config = Config::defaults().expect("defaults");
+        let mut resilience = config.resilience.clone();
+        resilience.user_daily_budget = user_budget;
+        let routes = prices
+            .iter()
+            .map(|(name, per_million_chars, daily_budget)| {
+                let mut policies = resilience.defaults.clone();
+                policies.cost.per_million_chars = *per_million_chars;
+                policies.cost.daily_budget = (*daily_budget > 0.0).then_some(*daily_budget);
+                Route {
+                    name: (*name).into(),
+                    slot: Slot::new(),
+                    guard: ProviderGuard::new(*name, policies, Metrics::new()),
+                    demo: false,
+                }
+            })
+            .collect();
+        Router::new(routes, &resilience, Metrics::new())
+    }
+
+    fn order(r: &Router, user: Option<&Requester>) -> Vec<String> {
+        r.candidates(user)
+            .0
+            .iter()
+            .map(|r| r.name.to_string())
+            .collect()
+    }
+
+    fn spend(r: &Router, name: &str, dollars: f64) {
+        let route = r.routes.iter().find(|r| &*r.name == name).expect("route");
+        route.guard.meter.charge(Spent {
+            dollars,
+            ..Spent::default()
+        });
+    }
+
+    #[test]
+    fn near_a_budget_cheaper_providers_go_first() {
+        let r = router(
+            &[
+                ("dear", 30.0, 10.0),
+                ("mid", 20.0, 0.0),
+                ("cheap", 5.0, 0.0),
+            ],
+            None,
+        );
+        assert_eq!(order(&r, None), ["dear", "mid", "cheap"], "priority order");
+        spend(&r, "dear", 8.5);
+        assert_eq!(
+            order(&r, None),
+            ["mid", "cheap", "dear"],
+            "at 85% of its budget, dear yields to every cheaper provider"
+        );
+        spend(&r, "dear", 2.0);
+        assert!(
+            r.routes[0]
+                .guard
+                .unfit(tokio::time::Instant::now())
+                .is_some(),
+            "spent"
+        );
+    }
+
+    #[test]
+    fn a_user_near_their_budget_gets_the_cheapest_first_and_past_it_only_free_ones() {
+        let r = router(
+            &[("dear", 30.0, 0.0), ("free", 0.0, 0.0), ("cheap", 5.0, 0.0)],
+            Some(1.0),
+        );
+        let user: Requester = "telegram:1".into();
+        assert_eq!(order(&r, Some(&user)), ["dear", "free", "cheap"]);
+        r.users.charge(&user, 0.9);
+        assert_eq!(order(&r, Some(&user)), ["free", "cheap", "dear"]);
+        r.users.charge(&user, 0.2);
+        let (order_past, skipped) = r.candidates(Some(&user));
+        assert_eq!(order_past.len(), 1);
+        assert_eq!(&*order_past[0].name, "free");
+        assert_eq!(
+            skipped,
+            [ProviderError::QuotaExhausted, ProviderError::QuotaExhausted]
+        );
+        let other: Requester = "telegram:2".into();
+        assert_eq!(
+            order(&r, Some(&other)),
+            ["dear", "free", "cheap"],
+            "others unaffected"
+        );
+    }
+
     #[test]
     fn the_most_telling_error_wins() {
         let e = most_telling(vec![
