@@ -16,7 +16,7 @@ use tolmach::platforms::memory::MemoryPlatform;
 use tolmach::providers::{Answer, Provider, ProviderError, TranslateJob};
 use tolmach::resilience::guard::ProviderGuard;
 use tolmach::resilience::pipeline;
-use tolmach::resilience::router::{Route, Router};
+use tolmach::resilience::router::{CacheConfig, Route, Router};
 use tolmach::supervision::Slot;
 use tolmach::telemetry::metrics::{Metric, Metrics};
 use tolmach_testkit::{Behavior, FakeProvider};
@@ -117,6 +117,10 @@ async fn overhead() {
             demo: false,
         }],
         &resilience,
+        CacheConfig {
+            max_bytes: 0,
+            ttl: Duration::from_secs(1),
+        },
         metrics,
     );
     let n = 50_000;

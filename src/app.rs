@@ -38,7 +38,7 @@ use crate::platforms::telegram::TelegramPlatform;
 use crate::providers::transcription::OpenAiTranscriber;
 use crate::resilience::breaker::Breaker;
 use crate::resilience::guard::ProviderGuard;
-use crate::resilience::router::{Route, Router};
+use crate::resilience::router::{CacheConfig, Route, Router};
 use crate::store::Store;
 use crate::supervision::{
     ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
@@ -193,7 +193,15 @@ impl App {
                 },
             ));
         }
-        let router = Arc::new(Router::new(routes, &config.resilience, metrics.clone()));
+        let router = Arc::new(Router::new(
+            routes,
+            &config.resilience,
+            CacheConfig {
+                max_bytes: config.coordinator.cache_max_bytes,
+                ttl: config.coordinator.cache_ttl,
+            },
+            metrics.clone(),
+        ));
         let demo_only = router.demo_only();
 
         let voice = match &config.transcription {

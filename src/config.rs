@@ -159,6 +159,11 @@ pub struct RateLimitConfig {
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     pub max_parallel: NonZeroUsize,
+    /// Recent translations kept, by the bytes of their texts; 0 turns the cache (and the
+    /// coalescing of identical concurrent requests) off.
+    pub cache_max_bytes: u64,
+    /// How long a cached translation is served.
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -564,6 +569,9 @@ struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 struct RawCoordinator {
     max_parallel: usize,
+    cache_max_bytes: u64,
+    #[serde(with = "humantime_serde")]
+    cache_ttl: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -797,6 +805,8 @@ impl Raw {
                         NonZeroUsize::MIN
                     },
                 ),
+                cache_max_bytes: self.coordinator.cache_max_bytes,
+                cache_ttl: p.non_zero_duration("coordinator.cache_ttl", self.coordinator.cache_ttl),
             },
             resilience,
             platforms: PlatformsConfig {

@@ -184,14 +184,15 @@ async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
         "Spanish: [es] good morning\nFrench: [fr] good morning\nGerman: [de] good morning"
     );
     // The provider fails: Spanish falls back to the demo phrasebook, Finnish has nowhere to go.
+    // (A new phrase: "good morning" in Spanish would now come from the cache.)
     fake.set_behavior(Behavior::Status(503));
-    let partial = platform.push("c", "u", "translate good morning to Spanish and Finnish");
+    let partial = platform.push("c", "u", "translate good night to Spanish and Finnish");
     assert!(platform.wait_for_replies(2, PATIENCE).await);
     settle(&app).await;
     let text = &platform.replies_to(&partial)[0].text;
     assert!(
         text.starts_with(
-            "1/2 translated; Finnish failed: provider error (HTTP 503)\nSpanish: Buenos días"
+            "1/2 translated; Finnish failed: provider error (HTTP 503)\nSpanish: Buenas noches"
         ),
         "{text}"
     );

@@ -106,7 +106,11 @@ async fn hedges_stay_within_their_budget() {
     ))
     .await;
     for i in 0..40 {
-        platform.push(&format!("c{i}"), &format!("u{i}"), "/tr es hello");
+        platform.push(
+            &format!("c{i}"),
+            &format!("u{i}"),
+            &format!("/tr es hello {i}"),
+        );
     }
     assert!(platform.wait_for_replies(40, PATIENCE).await);
     settle(&app).await;
@@ -121,7 +125,7 @@ async fn hedges_stay_within_their_budget() {
         platform
             .sent()
             .iter()
-            .all(|r| r.text == "Spanish: [es] hello")
+            .all(|r| r.text.starts_with("Spanish: [es] hello "))
     );
     app.shutdown().await;
 }
@@ -186,7 +190,7 @@ async fn retry_after_sends_other_requests_elsewhere_until_it_passes() {
     platform.push("c", "u", "/tr -v es hi");
     assert!(platform.wait_for_replies(1, PATIENCE).await);
     for i in 1..5 {
-        platform.push(&format!("c{i}"), "u", "/tr -v es hi");
+        platform.push(&format!("c{i}"), "u", &format!("/tr -v es hi {i}"));
     }
     assert!(platform.wait_for_replies(5, PATIENCE).await);
     settle(&app).await;
@@ -330,8 +334,8 @@ async fn a_provider_past_its_daily_budget_is_skipped_and_users_past_theirs_get_f
     .await;
     let spender = platform.push("c", "rich", "/tr -v es hi");
     assert!(platform.wait_for_replies(1, PATIENCE).await);
-    let again = platform.push("c", "rich", "/tr -v es hi");
-    let someone = platform.push("d", "other", "/tr -v es hi");
+    let again = platform.push("c", "rich", "/tr -v es ho");
+    let someone = platform.push("d", "other", "/tr -v es hu");
     assert!(platform.wait_for_replies(3, PATIENCE).await);
     settle(&app).await;
     assert_eq!(
@@ -346,5 +350,60 @@ async fn a_provider_past_its_daily_budget_is_skipped_and_users_past_theirs_get_f
         platform.replies_to(&someone)[0].text,
         "Spanish: Hola (via paid)"
     );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn identical_requests_share_one_call_and_later_ones_come_from_the_cache() {
+    let fake = FakeProvider::start().await.expect("fake");
+    fake.set_behavior(Behavior::delayed(
+        Duration::from_millis(300),
+        Behavior::Echo,
+    ));
+    let env = providers(&[("fake", &fake)]);
+    let (app, platform) = start(&with(&env, CALM)).await;
+    for i in 0..10 {
+        platform.push(
+            &format!("c{i}"),
+            &format!("u{i}"),
+            "/tr es,fr the announcement",
+        );
+    }
+    fake.wait_for_requests(2).await;
+    assert!(platform.wait_for_replies(10, PATIENCE).await);
+    // A latecomer, after the answers: straight from the cache.
+    platform.push("late", "u", "/tr es the announcement");
+    assert!(platform.wait_for_replies(11, PATIENCE).await);
+    settle(&app).await;
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "one call per language for eleven requests"
+    );
+    let replies = platform.sent();
+    assert!(
+        replies[..10]
+            .iter()
+            .all(|r| r.text == "Spanish: [es] the announcement\nFrench: [fr] the announcement")
+    );
+    assert_eq!(replies[10].text, "Spanish: [es] the announcement");
+    let m = app.metrics();
+    assert_eq!(
+        m.sample(Metric::TranslationCache, &[("result", "miss")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.sample(Metric::TranslationCache, &[("result", "hit")]),
+        Some(19.0)
+    );
+    // Failures are not cached: the next identical request asks again.
+    fake.set_behavior(Behavior::Status(400));
+    platform.push("x", "u", "/tr de failing text");
+    assert!(platform.wait_for_replies(12, PATIENCE).await);
+    fake.set_behavior(Behavior::Echo);
+    platform.push("y", "u", "/tr de failing text");
+    assert!(platform.wait_for_replies(13, PATIENCE).await);
+    settle(&app).await;
+    assert_eq!(platform.sent()[12].text, "German: [de] failing text");
     app.shutdown().await;
 }

@@ -62,9 +62,9 @@ async fn an_open_breaker_survives_killing_the_provider_actor() {
         ],
     ))
     .await;
-    for _ in 0..2 {
-        platform.push("c", "u", "/tr es hello");
-    }
+    // Distinct texts: identical ones would share one call (and then the cache).
+    platform.push("c", "u", "/tr es hello");
+    platform.push("c", "u", "/tr es good morning");
     assert!(platform.wait_for_replies(2, PATIENCE).await);
     settle(&app).await;
     assert_eq!(fake.request_count(), 2);
@@ -73,7 +73,7 @@ async fn an_open_breaker_survives_killing_the_provider_actor() {
 
     kill_and_wait_restart(&app, "root/providers/fake").await;
 
-    let key = platform.push("c", "u", "/tr es hello");
+    let key = platform.push("c", "u", "/tr es good evening");
     assert!(platform.wait_for_replies(3, PATIENCE).await);
     settle(&app).await;
     assert_eq!(
@@ -90,7 +90,7 @@ async fn an_open_breaker_survives_killing_the_provider_actor() {
     assert!(
         platform.replies_to(&key)[0]
             .text
-            .starts_with("Spanish: Hola")
+            .starts_with("Spanish: Buenas noches")
     );
     app.shutdown().await;
 }

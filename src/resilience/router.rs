@@ -1,5 +1,9 @@
 //! The router: one translation job across the providers, with fallback and hedging.
 //!
+//! Before any provider is asked, the job is looked up in a cache of recent translations (moka,
+//! bounded by bytes and time); an identical job already in flight is joined instead of repeated,
+//! so N people translating the same announcement at once cost one provider call.
+//!
 //! Providers are tried in configured priority order. Before a provider is tried it must be
 //! fit: its circuit not open, today's budget not spent, no `Retry-After` that outlasts the
 //! deadline; unfit providers are skipped (and say why, for the reply if nothing else works). A
@@ -22,6 +26,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use moka::future::Cache;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -49,7 +54,25 @@ pub struct Router {
     hedges: HedgeBudget,
     users: UserSpend,
     prefer_cheaper_at: f64,
+    /// Recent translations by (text, source, target); also coalesces identical jobs in flight.
+    cache: Option<Cache<JobKey, Translation>>,
     metrics: Metrics,
+}
+
+/// What makes two jobs the same: the text and both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct JobKey {
+    text: Arc<str>,
+    source: Option<&'static str>,
+    target: &'static str,
+}
+
+/// The cache's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    /// Bytes of texts kept at most; 0: no cache, no coalescing.
+    pub max_bytes: u64,
+    pub ttl: std::time::Duration,
 }
 
 /// Who asked, for the per-user budget (a platform-qualified id; never logged or labelled).
@@ -57,12 +80,27 @@ pub type Requester = Arc<str>;
 
 impl Router {
     /// `routes` in priority order.
-    pub fn new(routes: Vec<Route>, config: &ResilienceConfig, metrics: Metrics) -> Self {
+    pub fn new(
+        routes: Vec<Route>,
+        config: &ResilienceConfig,
+        cache: CacheConfig,
+        metrics: Metrics,
+    ) -> Self {
+        let cache = (cache.max_bytes > 0).then(|| {
+            Cache::builder()
+                .max_capacity(cache.max_bytes)
+                .weigher(|k: &JobKey, v: &Translation| {
+                    u32::try_from(k.text.len() + v.text.len() + 64).unwrap_or(u32::MAX)
+                })
+                .time_to_live(cache.ttl)
+                .build()
+        });
         Self {
             routes,
             hedges: HedgeBudget::new(config.hedge_budget),
             users: UserSpend::new(config.user_daily_budget),
             prefer_cheaper_at: config.prefer_cheaper_at,
+            cache,
             metrics,
         }
     }
@@ -121,8 +159,43 @@ impl Router {
         (order, skipped)
     }
 
-    /// Translates `job` for `user` with fallback and hedging. See the module docs.
+    /// Translates `job` for `user`: from the cache, by joining an identical job in flight, or
+    /// through the providers with fallback and hedging. See the module docs.
     pub async fn translate(
+        &self,
+        job: &TranslateJob,
+        user: Option<&Requester>,
+    ) -> Result<Translation, ProviderError> {
+        let Some(cache) = &self.cache else {
+            return self.route(job, user).await;
+        };
+        let key = JobKey {
+            text: job.text.as_str().into(),
+            source: job.source.map(|l| l.code),
+            target: job.target.code,
+        };
+        // Errors are not cached; callers that joined a failed job share its error.
+        match cache
+            .entry(key)
+            .or_try_insert_with(self.route(job, user))
+            .await
+        {
+            Ok(entry) => {
+                let fresh = entry.is_fresh();
+                self.metrics
+                    .translation_cache(if fresh { "miss" } else { "hit" });
+                let mut translation = entry.into_value();
+                if !fresh {
+                    translation.dollars = 0.0; // nobody paid for this one
+                }
+                Ok(translation)
+            }
+            Err(e) => Err((*e).clone()),
+        }
+    }
+
+    /// Translates `job` through the providers. See the module docs.
+    async fn route(
         &self,
         job: &TranslateJob,
         user: Option<&Requester>,
@@ -293,7 +366,15 @@ mod tests {
                 }
             })
             .collect();
-        Router::new(routes, &resilience, Metrics::new())
+        Router::new(
+            routes,
+            &resilience,
+            CacheConfig {
+                max_bytes: 0,
+                ttl: std::time::Duration::from_secs(1),
+            },
+            Metrics::new(),
+        )
     }
 
     fn order(r: &Router, user: Option<&Requester>) -> Vec<String> {

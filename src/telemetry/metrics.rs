@@ -46,6 +46,7 @@ pub enum Metric {
     ProviderCharacters,
     ProviderTokens,
     ProviderSpendToday,
+    TranslationCache,
     ActorRestarts,
     ActorsAlive,
     SupervisorEscalations,
@@ -79,6 +80,7 @@ impl Metric {
         Metric::ProviderCharacters,
         Metric::ProviderTokens,
         Metric::ProviderSpendToday,
+        Metric::TranslationCache,
         Metric::ActorRestarts,
         Metric::ActorsAlive,
         Metric::SupervisorEscalations,
@@ -112,6 +114,7 @@ impl Metric {
             Self::ProviderCharacters => "tolmach_provider_characters_total",
             Self::ProviderTokens => "tolmach_provider_tokens_total",
             Self::ProviderSpendToday => "tolmach_provider_spend_today_dollars",
+            Self::TranslationCache => "tolmach_translation_cache_total",
             Self::ActorRestarts => "tolmach_actor_restarts_total",
             Self::ActorsAlive => "tolmach_actors_alive",
             Self::SupervisorEscalations => "tolmach_supervisor_escalations_total",
@@ -168,6 +171,9 @@ impl Metric {
             Self::ProviderCharacters => "Characters sent to providers in successful calls.",
             Self::ProviderTokens => {
                 "Tokens used by providers (reported, or estimated at 4 characters), by direction."
+            }
+            Self::TranslationCache => {
+                "Translation jobs by cache result: hit (cached, or joined one in flight) or miss."
             }
             Self::ProviderSpendToday => {
                 "Estimated spend at each provider since UTC midnight, in dollars (from [cost])."
@@ -475,6 +481,12 @@ impl Metrics {
             ],
         )
         .increment(1);
+    }
+
+    /// `result`: `hit` or `miss`.
+    pub fn translation_cache(&self, result: &'static str) {
+        self.counter(Metric::TranslationCache, vec![Label::new("result", result)])
+            .increment(1);
     }
 
     pub fn hedge_suppressed(&self) {
