@@ -22,6 +22,8 @@
 //! (rate limiter, coordinator → provider actors) → ledger (resolved exactly once) → outbox →
 //! platform. See `docs/adr/` for why it is built this way.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod actors;
 pub mod app;
 pub mod command;

@@ -1,6 +1,8 @@
 //! The `tolmach` binary: parse arguments, load configuration, set up logging, run the runtime
 //! until a signal or the end of input.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -6,34 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PATIENCE, settle, start};
+use common::{PATIENCE, providers, settle, start, with};
 use tolmach::telemetry::metrics::Metric;
 use tolmach_testkit::{Behavior, FakeProvider};
-
-/// Environment for fake providers named `names[i]` at `fakes[i]`, in that priority order.
-fn providers(fakes: &[(&str, &FakeProvider)]) -> Vec<(String, String)> {
-    let mut env = Vec::new();
-    for (i, (name, fake)) in fakes.iter().enumerate() {
-        let upper = name.to_ascii_uppercase();
-        let mut add = |field: &str, value: String| {
-            env.push((format!("TOLMACH_PROVIDERS_{upper}_{field}"), value));
-        };
-        add("KIND", "openai".into());
-        add("BASE_URL", fake.base_url());
-        add("MODEL", "m".into());
-        add("PRIORITY", (i + 1).to_string());
-        add("TIMEOUT", "20s".into());
-    }
-    env
-}
-
-fn with<'a>(owned: &'a [(String, String)], more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(more.iter().copied())
-        .collect()
-}
 
 const CALM: &[(&str, &str)] = &[
     ("TOLMACH_RATE_LIMIT_BURST", "1000"),

@@ -19,6 +19,7 @@ use super::config::BulkheadConfig;
 /// See the module docs.
 pub struct Bulkhead {
     slots: Arc<Semaphore>,
+    capacity: usize,
     max_wait: Duration,
     max_waiting: usize,
     waiting: AtomicUsize,
@@ -40,6 +41,7 @@ impl Bulkhead {
     pub fn new(config: &BulkheadConfig) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(config.max_concurrent.get())),
+            capacity: config.max_concurrent.get(),
             max_wait: config.max_wait,
             max_waiting: config.max_waiting,
             waiting: AtomicUsize::new(0),
@@ -76,8 +78,8 @@ impl Bulkhead {
     }
 
     /// Calls in flight.
-    pub fn in_use(&self, capacity: usize) -> usize {
-        capacity.saturating_sub(self.slots.available_permits())
+    pub fn in_use(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
     }
 }
 

@@ -63,11 +63,6 @@ pub fn backoff(config: &RetryConfig, attempt: u32) -> Duration {
     Duration::from_secs_f64((base * factor).max(0.0))
 }
 
-/// A short label for the retried failure (metrics).
-pub fn reason(error: &ProviderError) -> &'static str {
-    error.outcome()
-}
-
 const BUDGET_WINDOW_SECS: u64 = 10;
 
 /// See the module docs. Shared by every call to one provider; outlives its actor.

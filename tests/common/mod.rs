@@ -90,6 +90,37 @@ pub fn fake_provider(url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Environment for the fake OpenAI-compatible providers `fakes` (name, server), tried in that
+/// order, each with a 20 s call timeout.
+pub fn providers(fakes: &[(&str, &tolmach_testkit::FakeProvider)]) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for (i, (name, fake)) in fakes.iter().enumerate() {
+        let upper = name.to_ascii_uppercase();
+        for (field, value) in [
+            ("KIND", "openai".to_string()),
+            ("BASE_URL", fake.base_url()),
+            ("MODEL", "m".to_string()),
+            ("PRIORITY", (i + 1).to_string()),
+            ("TIMEOUT", "20s".to_string()),
+        ] {
+            env.push((format!("TOLMACH_PROVIDERS_{upper}_{field}"), value));
+        }
+    }
+    env
+}
+
+/// `owned` (from [`providers`]) and `more` as one list of borrowed pairs, for [`config`].
+pub fn with<'a>(
+    owned: &'a [(String, String)],
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
+
 /// `owned` and `more` as one list of borrowed pairs, for [`config`].
 pub fn env<'a>(
     owned: &'a [(&'static str, String)],
