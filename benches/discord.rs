@@ -27,6 +27,7 @@ async fn run(channels: u64, per_channel: u64) {
         ("DISCORD_BOT_TOKEN", TOKEN.to_string()),
         ("DISCORD_API_URL", fake.rest_url()),
         ("TOLMACH_RUNTIME_DATA_DIR", data.display().to_string()),
+        ("TOLMACH_USERS_DAILY_QUOTA", "0".to_string()),
         ("TOLMACH_METRICS_ENABLED", "false".into()),
         ("TOLMACH_LOG", "warn".into()),
         ("TOLMACH_RATE_LIMIT_BURST", "1000000".into()),

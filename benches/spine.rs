@@ -88,10 +88,13 @@ fn config(env: &[(&str, &str)]) -> Config {
         ("TOLMACH_RATE_LIMIT_PER_MINUTE", "1000000"),
         ("TOLMACH_RATE_LIMIT_BURST", "1000000"),
         ("TOLMACH_CONVERSATION_IDLE_TIMEOUT", "1h"),
+        ("TOLMACH_USERS_DAILY_QUOTA", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    let data = std::env::temp_dir().join(format!("tolmach-bench-spine-{}", std::process::id()));
+    vars.insert("TOLMACH_RUNTIME_DATA_DIR".into(), data.display().to_string());
     for (k, v) in env {
         vars.insert(k.to_string(), v.to_string());
     }

@@ -21,6 +21,7 @@ async fn run(chats: i64, per_chat: i64) {
         ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
         ("TELEGRAM_API_URL", fake.api_url()),
         ("TOLMACH_RUNTIME_DATA_DIR", data.display().to_string()),
+        ("TOLMACH_USERS_DAILY_QUOTA", "0".to_string()),
         ("TOLMACH_METRICS_ENABLED", "false".into()),
         ("TOLMACH_LOG", "warn".into()),
         ("TOLMACH_RATE_LIMIT_BURST", "1000000".into()),

@@ -223,8 +223,11 @@ impl App {
         let coordinator_slot: Arc<Slot<CoordinatorMsg>> = Slot::new();
         let root_slot: Arc<Slot<SupervisorMsg>> = Slot::new();
 
+        let store = Store::open(&config.runtime.data_dir)?;
         let deps = Arc::new(ConversationDeps {
             ledger: ledger.clone(),
+            store,
+            users: config.users.clone(),
             rate_limiter: rate_slot.clone(),
             coordinator: coordinator_slot.clone(),
             config: config.conversation.clone(),
@@ -374,6 +377,7 @@ impl App {
         };
         let coordinator = {
             let (m, max_parallel) = (metrics.clone(), config.coordinator.max_parallel.get());
+            let limits = config.coordinator.plan;
             ChildSpec::worker(
                 "coordinator",
                 ActorKind::Coordinator,
@@ -385,6 +389,7 @@ impl App {
                         CoordinatorArgs {
                             router: router.clone(),
                             max_parallel,
+                            limits,
                             metrics: m.clone(),
                         },
                     )

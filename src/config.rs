@@ -23,7 +23,9 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
 use crate::delivery::pacing::{Pacing, Rate};
+use crate::domain::{PlatformId, UserKey};
 use crate::resilience::config::{self as policy, Policies, ResilienceConfig};
+use crate::roma::plan::PlanLimits;
 use crate::secret::Secret;
 use crate::supervision::{Backoff, Intensity};
 
@@ -36,6 +38,7 @@ const ENV_PREFIX: &str = "TOLMACH_";
 /// documentation uses, and a short one for the log filter.
 pub const ENV_ALIASES: &[(&str, &str)] = &[
     ("TOLMACH_LOG", "log.level"),
+    ("TOLMACH_DATA_DIR", "runtime.data_dir"),
     ("TELEGRAM_BOT_TOKEN", "platforms.telegram.token"),
     ("TELEGRAM_API_URL", "platforms.telegram.api_url"),
     ("DISCORD_BOT_TOKEN", "platforms.discord.token"),
@@ -97,6 +100,7 @@ pub struct Config {
     pub conversation: ConversationConfig,
     pub rate_limit: RateLimitConfig,
     pub coordinator: CoordinatorConfig,
+    pub users: UsersConfig,
     /// Defaults of the provider policies, and the policies that span providers.
     pub resilience: ResilienceConfig,
     pub platforms: PlatformsConfig,
@@ -156,6 +160,21 @@ pub struct RateLimitConfig {
     pub burst: NonZeroU32,
 }
 
+/// What the bot keeps about its users and how much it does for each.
+#[derive(Debug, Clone)]
+pub struct UsersConfig {
+    /// Translations per user per UTC day; `None` is no limit.
+    pub daily_quota: Option<NonZeroU32>,
+    /// Exempt from the daily quota.
+    pub admins: Vec<UserKey>,
+    /// Keep users' texts for `/history` (private chats).
+    pub history: bool,
+    /// Also in group chats.
+    pub history_in_groups: bool,
+    /// How long anything about a user's translations is kept.
+    pub retention: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     pub max_parallel: NonZeroUsize,
@@ -164,6 +183,8 @@ pub struct CoordinatorConfig {
     pub cache_max_bytes: u64,
     /// How long a cached translation is served.
     pub cache_ttl: Duration,
+    /// How requests are planned: chunk size and recursion depth.
+    pub plan: PlanLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -497,6 +518,7 @@ struct Raw {
     conversation: RawConversation,
     rate_limit: RawRateLimit,
     coordinator: RawCoordinator,
+    users: RawUsers,
     resilience: toml::Table,
     platforms: RawPlatforms,
     transcription: RawTranscription,
@@ -572,6 +594,41 @@ struct RawCoordinator {
     cache_max_bytes: u64,
     #[serde(with = "humantime_serde")]
     cache_ttl: Duration,
+    chunk_chars: usize,
+    max_depth: u8,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsers {
+    daily_quota: u32,
+    admins: TextList,
+    history: bool,
+    history_in_groups: bool,
+    #[serde(with = "humantime_serde")]
+    retention: Duration,
+}
+
+/// A list in TOML, or comma-separated text (from the environment).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TextList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl TextList {
+    fn items(self) -> Vec<String> {
+        match self {
+            Self::List(items) => items,
+            Self::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -794,6 +851,45 @@ impl Raw {
                 max_text_chars: conv.max_text_chars,
                 max_targets: conv.max_targets,
             },
+            users: {
+                let admins = self
+                    .users
+                    .admins
+                    .items()
+                    .into_iter()
+                    .filter_map(|a| {
+                        let parsed = a.split_once(':').and_then(|(platform, id)| {
+                            let platform = [
+                                PlatformId::Telegram,
+                                PlatformId::Discord,
+                                PlatformId::Console,
+                                PlatformId::Memory,
+                            ]
+                            .into_iter()
+                            .find(|p| p.as_str() == platform.trim())?;
+                            let id = id.trim();
+                            (!id.is_empty()).then(|| UserKey::new(platform, id))
+                        });
+                        if parsed.is_none() {
+                            p.0.push(format!(
+                                "users.admins: \"{a}\" is not <platform>:<user id> \
+                                 (e.g. telegram:123456789)"
+                            ));
+                        }
+                        parsed
+                    })
+                    .collect();
+                if self.users.retention < Duration::from_secs(86_400) {
+                    p.0.push("users.retention must be at least 1 day (the daily quota counts on it)".into());
+                }
+                UsersConfig {
+                    daily_quota: NonZeroU32::new(self.users.daily_quota),
+                    admins,
+                    history: self.users.history,
+                    history_in_groups: self.users.history_in_groups,
+                    retention: self.users.retention,
+                }
+            },
             rate_limit: RateLimitConfig {
                 per_minute: p.non_zero_u32("rate_limit.per_minute", self.rate_limit.per_minute),
                 burst: p.non_zero_u32("rate_limit.burst", self.rate_limit.burst),
@@ -807,6 +903,15 @@ impl Raw {
                 ),
                 cache_max_bytes: self.coordinator.cache_max_bytes,
                 cache_ttl: p.non_zero_duration("coordinator.cache_ttl", self.coordinator.cache_ttl),
+                plan: PlanLimits {
+                    chunk_chars: if self.coordinator.chunk_chars >= 50 {
+                        self.coordinator.chunk_chars
+                    } else {
+                        p.0.push("coordinator.chunk_chars must be at least 50".into());
+                        50
+                    },
+                    max_depth: self.coordinator.max_depth,
+                },
             },
             resilience,
             platforms: PlatformsConfig {

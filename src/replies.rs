@@ -262,6 +262,17 @@ pub fn rate_limited(retry_after: Duration) -> String {
     )
 }
 
+/// The user's daily quota is spent.
+pub fn quota_reached(limit: u32, resets_in: Duration) -> String {
+    let minutes = resets_in.as_secs().div_ceil(60);
+    format!(
+        "You've used all {limit} translations for today. Your quota renews in {}h {:02}m \
+         (at midnight UTC).",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
 /// The deadline passed before an answer.
 pub fn timed_out() -> String {
     "Sorry, that took too long and I gave up. Please try again in a minute.".into()

@@ -13,7 +13,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
@@ -21,13 +22,14 @@ use tokio::time::Instant;
 use crate::actors::coordinator::CoordinatorMsg;
 use crate::actors::rate_limiter::{Decision, RateLimiterMsg};
 use crate::command::{self, Command, Limits};
-use crate::config::ConversationConfig;
+use crate::config::{ConversationConfig, UsersConfig};
 use crate::delivery::{Ledger, Resolution, Work};
-use crate::domain::{ChatKey, Inbound, PlatformId, Voice};
+use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, Voice};
 use crate::platforms::Platform;
 use crate::providers::transcription::Transcriber;
 use crate::replies;
-use crate::roma::TranslateRequest;
+use crate::store::{Admission, Entry, Store};
+use crate::roma::{Input, Speech, SpeechError, TranslateRequest};
 use crate::roma::aggregate::aggregate;
 use crate::supervision::{Slot, call};
 use crate::telemetry::metrics::ReplyOutcome;
@@ -39,6 +41,9 @@ const RATE_LIMIT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// What every conversation needs; shared by all of them.
 pub struct ConversationDeps {
     pub ledger: Arc<Ledger>,
+    /// Users' settings, history and quota counts.
+    pub store: Arc<Store>,
+    pub users: UsersConfig,
     pub rate_limiter: Arc<Slot<RateLimiterMsg>>,
     pub coordinator: Arc<Slot<CoordinatorMsg>>,
     pub config: ConversationConfig,
@@ -158,15 +163,47 @@ impl Actor for Conversation {
     }
 }
 
-/// Turns a voice message into the text of a request: its transcription, combined with the
-/// caption's instructions (`/tr es,fr`, `-> es`, or a bare language list). Without instructions
-/// the answer is the transcription itself.
-async fn voice_request(
+/// Fetches a voice message's audio from its platform and transcribes it: the first task of a
+/// voice request's plan.
+struct PlatformSpeech {
+    platform: Arc<dyn Platform>,
+    transcriber: Arc<dyn Transcriber>,
+    voice: Voice,
+    message: MessageKey,
+}
+
+#[async_trait::async_trait]
+impl Speech for PlatformSpeech {
+    async fn transcribe(&self, deadline: Instant) -> Result<String, SpeechError> {
+        let audio = match tokio::time::timeout_at(deadline, self.platform.fetch_voice(&self.voice))
+            .await
+        {
+            Ok(Ok(audio)) => audio,
+            Ok(Err(e)) => {
+                tracing::warn!(message = %self.message, error = %e, "cannot fetch a voice message");
+                return Err(SpeechError::Fetch);
+            }
+            Err(_) => return Err(SpeechError::Timeout),
+        };
+        self.transcriber
+            .transcribe(audio, self.voice.mime_type.as_deref(), deadline)
+            .await
+            .map_err(|e| {
+                tracing::warn!(message = %self.message, error = %e, "transcription failed");
+                SpeechError::Transcribe(e)
+            })
+    }
+}
+
+/// A voice message's request: its speech as the input, the caption's instructions (`/tr es,fr`,
+/// `-> es`, or a bare language list) as the targets. Without instructions, no targets: the
+/// answer is the transcription itself.
+fn voice_request(
     deps: &ConversationDeps,
     inbound: &Inbound,
     voice: &Voice,
-    deadline: Instant,
-) -> Result<String, Resolution> {
+    limits: Limits,
+) -> Result<(Input, command::Request), Resolution> {
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
     let Some(v) = &deps.voice else {
         return Err(reply(replies::voice_disabled(), ReplyOutcome::Rejected));
@@ -180,40 +217,36 @@ async fn voice_request(
     let Some(platform) = deps.platforms.get(&inbound.key.chat.platform) else {
         return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
     };
-    let audio = match tokio::time::timeout_at(deadline, platform.fetch_voice(voice)).await {
-        Ok(Ok(audio)) => audio,
-        Ok(Err(e)) => {
-            tracing::warn!(message = %inbound.key, error = %e, "cannot fetch a voice message");
-            return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
-        }
-        Err(_) => return Err(reply(replies::timed_out(), ReplyOutcome::Error)),
-    };
-    let transcript = match v
-        .transcriber
-        .transcribe(audio, voice.mime_type.as_deref(), deadline)
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(message = %inbound.key, error = %e, "transcription failed");
-            return Err(reply(
-                replies::voice_not_transcribed(&e.user_reason()),
-                ReplyOutcome::Failed,
-            ));
-        }
-    };
+    let speech = Input::Voice(Arc::new(PlatformSpeech {
+        platform: platform.clone(),
+        transcriber: v.transcriber.clone(),
+        voice: voice.clone(),
+        message: inbound.key.clone(),
+    }));
+    // The caption's instructions, parsed around a stand-in for the text to come.
     let caption = inbound.text.trim();
-    if caption.starts_with('/') {
-        Ok(format!("{caption} {transcript}"))
+    let stand_in = if caption.starts_with('/') {
+        Some(format!("{caption} \u{2026}"))
     } else if caption.starts_with("->") {
-        Ok(format!("{transcript} {caption}"))
-    } else if !caption.is_empty() && crate::command::is_language_list(caption) {
-        Ok(format!("{transcript} -> {caption}"))
+        Some(format!("\u{2026} {caption}"))
+    } else if !caption.is_empty() && command::is_language_list(caption) {
+        Some(format!("\u{2026} -> {caption}"))
     } else {
-        Err(reply(
-            replies::transcript_only(&transcript),
-            ReplyOutcome::Info,
-        ))
+        None
+    };
+    let no_targets = command::Request {
+        text: String::new(),
+        source: None,
+        targets: Vec::new(),
+        verbose: false,
+    };
+    let Some(stand_in) = stand_in else {
+        return Ok((speech, no_targets));
+    };
+    match command::parse(&stand_in, None, limits) {
+        Ok(Command::Translate(request)) => Ok((speech, request)),
+        Ok(_) => Ok((speech, no_targets)),
+        Err(e) => Err(reply(replies::parse_error(&e), ReplyOutcome::Rejected)),
     }
 }
 
@@ -285,14 +318,13 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         max_targets: deps.config.max_targets,
     };
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
-    let text = match &inbound.voice {
-        None => inbound.text.clone(),
-        Some(voice) => match voice_request(deps, inbound, voice, deadline).await {
-            Ok(text) => text,
-            Err(resolution) => return resolution,
-        },
-    };
-    match command::parse(&text, inbound.truncated, limits) {
+    if let Some(voice) = &inbound.voice {
+        return match voice_request(deps, inbound, voice, limits) {
+            Ok((input, request)) => translate(deps, inbound, input, request, deadline).await,
+            Err(resolution) => resolution,
+        };
+    }
+    match command::parse(&inbound.text, inbound.truncated, limits) {
         Ok(Command::Help) => reply(
             replies::help(
                 limits,
@@ -307,30 +339,78 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         Ok(Command::NotACommand) => reply(replies::not_a_command(), ReplyOutcome::Rejected),
         Err(e) => reply(replies::parse_error(&e), ReplyOutcome::Rejected),
         Ok(Command::Translate(request)) => {
-            // The coordinator must finish a little earlier than we give up, so that a partial
-            // result ("2/3 translated; German failed: provider timed out") still makes it.
-            let verbose = request.verbose;
-            let request = TranslateRequest {
-                text: request.text,
-                source: request.source,
-                targets: request.targets,
-                deadline: aggregation_deadline(deadline),
-                requester: Some(format!("{}:{}", inbound.user.platform, inbound.user.user).into()),
+            let input = Input::Text(request.text.as_str().into());
+            translate(deps, inbound, input, request, deadline).await
+        }
+    }
+}
+
+/// Asks the coordinator for a translation and turns its outcome into the reply.
+async fn translate(
+    deps: &ConversationDeps,
+    inbound: &Inbound,
+    input: Input,
+    request: command::Request,
+    deadline: Instant,
+) -> Resolution {
+    // The coordinator must finish a little earlier than we give up, so that a partial result
+    // ("2/3 translated; German failed: provider timed out") still makes it.
+    let verbose = request.verbose;
+    let history = deps.users.history
+        && (inbound.chat_kind == ChatKind::Private || deps.users.history_in_groups)
+        && matches!(input, Input::Text(_));
+    let exempt = deps.users.admins.contains(&inbound.user)
+        || deps.rate_limit_exempt.contains(&inbound.user.platform);
+    let entry = Entry {
+        source: request.source,
+        targets: &request.targets,
+        text: history.then_some(request.text.as_str()),
+    };
+    match deps.store.admit(
+        &inbound.user,
+        &inbound.key,
+        entry,
+        if exempt {
+            None
+        } else {
+            deps.users.daily_quota.map(NonZeroU32::get)
+        },
+        SystemTime::now(),
+        deps.users.retention,
+    ) {
+        Ok(Admission::Admitted { .. }) => {}
+        Ok(Admission::QuotaReached { limit, resets_in }) => {
+            return Resolution::Reply {
+                text: replies::quota_reached(limit, resets_in),
+                outcome: ReplyOutcome::RateLimited,
             };
-            match call(&deps.coordinator, deadline, |reply| {
-                CoordinatorMsg::Translate {
-                    request: request.clone(),
-                    reply,
-                }
-            })
-            .await
-            {
-                Ok(outcome) => {
-                    let r = aggregate(&outcome, verbose);
-                    reply(r.text, r.outcome)
-                }
-                Err(_) => reply(replies::timed_out(), ReplyOutcome::Error),
+        }
+        // Better to answer than to punish users for our own outage.
+        Err(e) => tracing::warn!(message = %inbound.key, error = %e, "cannot record a translation; going ahead"),
+    }
+    let request = TranslateRequest {
+        input,
+        source: request.source,
+        targets: request.targets,
+        deadline: aggregation_deadline(deadline),
+        requester: Some(format!("{}:{}", inbound.user.platform, inbound.user.user).into()),
+    };
+    match call(&deps.coordinator, deadline, |reply| CoordinatorMsg::Translate {
+        request: request.clone(),
+        reply,
+    })
+    .await
+    {
+        Ok(outcome) => {
+            let r = aggregate(&outcome, verbose);
+            Resolution::Reply {
+                text: r.text,
+                outcome: r.outcome,
             }
         }
+        Err(_) => Resolution::Reply {
+            text: replies::timed_out(),
+            outcome: ReplyOutcome::Error,
+        },
     }
 }

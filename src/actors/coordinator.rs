@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::resilience::router::Router;
 use crate::roma::execute::execute;
-use crate::roma::plan::{Atomicity, atomize, plan};
+use crate::roma::plan::{Atomicity, PlanLimits, atomize, plan};
 use crate::roma::{RomaOutcome, TranslateRequest};
 use crate::telemetry::metrics::Metrics;
 
@@ -30,6 +30,7 @@ pub struct CoordinatorArgs {
     /// The providers, with fallback and hedging.
     pub router: Arc<Router>,
     pub max_parallel: usize,
+    pub limits: PlanLimits,
     pub metrics: Metrics,
 }
 
@@ -66,17 +67,17 @@ impl Actor for Coordinator {
         while state.requests.try_join_next().is_some() {}
         let CoordinatorMsg::Translate { request, reply } = msg;
         let router = state.args.router.clone();
-        let max_parallel = state.args.max_parallel;
+        let (max_parallel, limits) = (state.args.max_parallel, state.args.limits);
         let metrics = state.args.metrics.clone();
         state.requests.spawn(async move {
-            let atomicity = atomize(&request);
-            let subtasks = plan(&request);
-            tracing::debug!(?atomicity, subtasks = subtasks.len(), "planned");
+            let atomicity = atomize(&request, limits);
+            let plan = plan(&request, limits);
+            tracing::debug!(?atomicity, input = ?request.input, plan = %plan.summary(), "planned");
             let parallel = match atomicity {
                 Atomicity::Atomic => 1,
                 Atomicity::Composite => max_parallel,
             };
-            let outcome = execute(&request, subtasks, &router, parallel, &metrics).await;
+            let outcome = execute(&request, plan, &router, parallel, &metrics).await;
             let _ = reply.send(outcome);
         });
         Ok(())

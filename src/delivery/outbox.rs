@@ -153,7 +153,8 @@ impl Outbox {
 
 impl Shared {
     async fn deliver(&self, outbound: Outbound) -> bool {
-        let parts = split_reply(&outbound.text, self.platform.max_reply_chars());
+        let rendered = self.platform.render(&outbound.text);
+        let parts = split_reply(&rendered, self.platform.max_reply_chars());
         for (i, text) in parts.into_iter().enumerate() {
             let part = Outbound {
                 text,

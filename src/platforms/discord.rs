@@ -13,12 +13,14 @@
 //! position moves only with messages known to arrive in order (see [`shard`]). Positions are
 //! saved, so the same happens after a process restart.
 //!
-//! Output: replies quote the user's message and ping nobody (`allowed_mentions: none`);
+//! Output: replies quote the user's message and ping nobody (`allowed_mentions: none`); their
+//! Markdown characters are escaped ([`markdown`]) so a translation shows as typed;
 //! interaction answers edit the deferred response, further parts are follow-ups; everything over
 //! 2,000 characters is split. Requests are built by serenity and executed by [`rest`], which
 //! reads Discord's 429s itself. See `docs/adr/0009-discord.md`.
 
 mod classify;
+pub mod markdown;
 mod rest;
 mod shard;
 
@@ -615,6 +617,10 @@ impl Platform for DiscordPlatform {
 
     fn max_reply_chars(&self) -> usize {
         MAX_MESSAGE_LEN
+    }
+
+    fn render(&self, text: &str) -> String {
+        markdown::escape(text)
     }
 
     fn pacing(&self) -> Pacing {

@@ -51,6 +51,12 @@ pub trait Platform: Send + Sync + 'static {
     /// been handed out.
     fn close(&self);
 
+    /// A plain-text reply in the platform's message format, with anything the platform would
+    /// read as markup escaped (before splitting). Plain text by default.
+    fn render(&self, text: &str) -> String {
+        text.to_string()
+    }
+
     /// Longest reply the platform accepts, in characters; longer replies are split.
     fn max_reply_chars(&self) -> usize {
         usize::MAX

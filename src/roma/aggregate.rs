@@ -4,7 +4,8 @@
 //! why the others failed ("2/3 translated; German failed: provider timed out"), then the
 //! successes. None succeeded: the reason. Replies built from the offline demo say so.
 
-use super::RomaOutcome;
+use super::{RomaOutcome, SpeechError};
+use crate::lang::Lang;
 use crate::providers::ProviderError;
 use crate::telemetry::metrics::ReplyOutcome;
 
@@ -25,6 +26,27 @@ const DEMO_EXPLAINED: &str = "ⓘ This is the offline demo: it knows only a phra
 
 /// `verbose`: each translation names the provider that made it (`/tr -v`).
 pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
+    let mut lines = Vec::new();
+    match &outcome.transcript {
+        Some(Err(e)) => {
+            let reason = match e {
+                SpeechError::Transcribe(e) => e.user_reason(),
+                other => other.to_string(),
+            };
+            return Reply {
+                text: crate::replies::voice_not_transcribed(&reason),
+                outcome: ReplyOutcome::Failed,
+            };
+        }
+        Some(Ok(transcript)) if outcome.results.is_empty() => {
+            return Reply {
+                text: crate::replies::transcript_only(transcript),
+                outcome: ReplyOutcome::Info,
+            };
+        }
+        Some(Ok(transcript)) => lines.push(format!("\u{1f3a4} \u{201c}{transcript}\u{201d}")),
+        None => {}
+    }
     let total = outcome.results.len();
     let ok: Vec<_> = outcome
         .results
@@ -38,7 +60,13 @@ pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
         .collect();
     let demo = outcome.demo_only || ok.iter().any(|(_, t)| t.demo);
 
-    let mut lines = Vec::new();
+    if let Some(source) = outcome.source {
+        lines.push(if source.detected {
+            format!("from {} (detected)", label(source.lang))
+        } else {
+            format!("from {}", label(source.lang))
+        });
+    }
     let reply_outcome = if failed.is_empty() {
         ReplyOutcome::Translated
     } else if ok.is_empty() {
@@ -57,11 +85,14 @@ pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
         ReplyOutcome::Partial
     };
     for (lang, t) in &ok {
-        if verbose {
-            lines.push(format!("{}: {} (via {})", lang.name, t.text, t.provider));
+        let via = if verbose && &*t.provider != "none" {
+            format!(" (via {})", t.provider)
         } else {
-            lines.push(format!("{}: {}", lang.name, t.text));
-        }
+            String::new()
+        };
+        // A translation of several lines starts on its own line.
+        let sep = if t.text.contains('\n') { "\n" } else { " " };
+        lines.push(format!("{}:{sep}{}{via}", label(lang), t.text));
     }
     let mut text = lines.join("\n");
     if demo {
@@ -79,6 +110,18 @@ pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
         text,
         outcome: reply_outcome,
     }
+}
+
+/// A language as the reply shows it: its flag, when it has one, and its name.
+fn label(lang: &Lang) -> String {
+    match flag_of(lang) {
+        Some(flag) => format!("{flag} {}", lang.name),
+        None => lang.name.to_string(),
+    }
+}
+
+fn flag_of(_lang: &Lang) -> Option<&'static str> {
+    None
 }
 
 /// "German failed: provider timed out" or, grouped by reason,
@@ -113,7 +156,6 @@ fn join_and(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lang::Lang;
     use crate::providers::Translation;
     use crate::roma::SubtaskResult;
 
@@ -146,6 +188,8 @@ mod tests {
             &RomaOutcome {
                 results: vec![ok("es", "Hola"), err("de", ProviderError::Busy)],
                 demo_only: false,
+                source: None,
+                transcript: None,
             },
             true,
         );
@@ -161,6 +205,8 @@ mod tests {
         let r = aggregate_plain(&RomaOutcome {
             results: vec![ok("es", "Hola"), ok("fr", "Salut")],
             demo_only: false,
+            source: None,
+            transcript: None,
         });
         assert_eq!(r.text, "Spanish: Hola\nFrench: Salut");
         assert_eq!(r.outcome, ReplyOutcome::Translated);
@@ -175,6 +221,8 @@ mod tests {
                 err("de", ProviderError::Timeout),
             ],
             demo_only: false,
+            source: None,
+            transcript: None,
         });
         assert_eq!(
             r.text,
@@ -191,6 +239,8 @@ mod tests {
                 ProviderError::Unsupported("not in the offline demo phrasebook".into()),
             )],
             demo_only: true,
+            source: None,
+            transcript: None,
         });
         assert!(
             r.text

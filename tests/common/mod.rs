@@ -15,9 +15,24 @@ use tolmach::{App, Config};
 /// Long enough for a slow CI machine; a healthy run takes milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The built-in defaults, with the metrics listener on a free port, overridden by `env`.
+/// A fresh directory for one test's durable state.
+pub fn fresh_data_dir(tag: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tolmach-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The built-in defaults, with the metrics listener on a free port, a fresh data directory and
+/// no daily quota, overridden by `env`.
 pub fn config(env: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
+        (
+            "TOLMACH_RUNTIME_DATA_DIR".into(),
+            fresh_data_dir("test").display().to_string(),
+        ),
+        ("TOLMACH_USERS_DAILY_QUOTA".into(), "0".into()),
         ("TOLMACH_METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ("TOLMACH_METRICS_SAMPLE_INTERVAL".into(), "50ms".into()),
         ("TOLMACH_RUNTIME_SHUTDOWN_GRACE".into(), "10s".into()),

@@ -5,6 +5,8 @@
 //! are already handled, so a redelivered update is recognised and not answered twice; and, for
 //! platforms that recover missed messages from channel history (Discord), the last message
 //! handled in each channel and the handled message ids of the recent past.
+//! It also holds what the bot keeps about its users (settings, the translations behind quotas,
+//! favorites and history): see [`users`](self::users).
 //! Writes are single small transactions in WAL mode with `synchronous = NORMAL`: durable across
 //! a process crash (SIGKILL), which is the failure this store is for.
 //!
@@ -34,9 +36,14 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
 }
 
+mod users;
+
+pub use users::{Admission, Entry, HistoryEntry};
+
 /// See the module docs.
 pub struct Store {
     conn: Mutex<Connection>,
+    pruning: users::Pruning,
 }
 
 const SCHEMA: &str = "
@@ -83,8 +90,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(users::SCHEMA)?;
         Ok(Arc::new(Self {
             conn: Mutex::new(conn),
+            pruning: users::Pruning::default(),
         }))
     }
 

@@ -1,0 +1,461 @@
+//! What the bot keeps about its users, in the same SQLite database as the delivery state.
+//!
+//! - `user_settings`: default target languages (`/lang es fr`);
+//! - `translations`: one row per accepted translation request, keyed by the message, so a
+//!   message handled twice (a crashed conversation doing it again) is counted once. It serves the
+//!   daily quota (rows of the current UTC day), `/favorites` (target languages counted over the
+//!   retention period) and `/history` (rows that kept their text: only where history is on).
+//!
+//! `/forget` deletes every row of the user in both tables. Rows older than the retention period
+//! are pruned at most once an hour, from the write path. User ids are platform-qualified; no
+//! table holds a name or anything the platform did not need to send.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+use crate::domain::{MessageKey, UserKey};
+use crate::lang::Lang;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS user_settings (
+    platform TEXT NOT NULL,
+    user TEXT NOT NULL,
+    defaults TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, user)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS translations (
+    platform TEXT NOT NULL,
+    user TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    source TEXT,
+    targets TEXT NOT NULL,
+    text TEXT,
+    PRIMARY KEY (platform, user, message)
+);
+CREATE INDEX IF NOT EXISTS translations_by_day ON translations (platform, user, day);
+CREATE INDEX IF NOT EXISTS translations_by_age ON translations (at);
+";
+
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// How often rows past the retention period are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// A translation request to record.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub source: Option<&'static Lang>,
+    pub targets: &'a [&'static Lang],
+    /// The user's text, kept for `/history` only where history is on.
+    pub text: Option<&'a str>,
+}
+
+/// Whether a request may go ahead under the daily quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Recorded; `used` requests today including this one.
+    Admitted { used: u32 },
+    /// The user's quota for today is spent; it renews in `resets_in` (UTC midnight).
+    QuotaReached { limit: u32, resets_in: Duration },
+}
+
+/// One `/history` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: SystemTime,
+    pub source: Option<&'static Lang>,
+    pub targets: Vec<&'static Lang>,
+    pub text: String,
+}
+
+/// Bookkeeping for pruning; lives in the [`Store`].
+#[derive(Debug, Default)]
+pub(super) struct Pruning {
+    last: AtomicU64,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn codes(langs: &[&'static Lang]) -> String {
+    langs.iter().map(|l| l.code).collect::<Vec<_>>().join(",")
+}
+
+fn langs(codes: &str) -> Vec<&'static Lang> {
+    codes.split(',').filter_map(Lang::from_code).collect()
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// The user's default target languages (empty when none are set).
+    pub fn defaults(&self, user: &UserKey) -> Result<Vec<&'static Lang>, StoreError> {
+        let stored: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT defaults FROM user_settings WHERE platform = ?1 AND user = ?2",
+                params![user.platform.as_str(), &*user.user],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(stored.as_deref().map(langs).unwrap_or_default())
+    }
+
+    /// Sets the user's default target languages; an empty list removes them.
+    pub fn set_defaults(
+        &self,
+        user: &UserKey,
+        targets: &[&'static Lang],
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock();
+        if targets.is_empty() {
+            conn.execute(
+                "DELETE FROM user_settings WHERE platform = ?1 AND user = ?2",
+                params![user.platform.as_str(), &*user.user],
+            )?;
+        } else {
+            conn.execute(
+                "INSERT INTO user_settings (platform, user, defaults, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (platform, user)
+                 DO UPDATE SET defaults = excluded.defaults, updated_at = excluded.updated_at",
+                params![
+                    user.platform.as_str(),
+                    &*user.user,
+                    codes(targets),
+                    to_i64(unix(now))
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records a translation request for `message`, unless the user's quota for today is spent
+    /// (`limit`: `None` is no limit). The same message recorded twice counts once.
+    pub fn admit(
+        &self,
+        user: &UserKey,
+        message: &MessageKey,
+        entry: Entry<'_>,
+        limit: Option<u32>,
+        now: SystemTime,
+        retention: Duration,
+    ) -> Result<Admission, StoreError> {
+        let at = unix(now);
+        let day = at / SECONDS_PER_DAY;
+        let (platform, id) = (user.platform.as_str(), &*user.user);
+        let message = message.to_string();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let used: u32 = tx.query_row(
+            "SELECT COUNT(*) FROM translations
+             WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
+            params![platform, id, to_i64(day), &message],
+            |r| r.get(0),
+        )?;
+        if let Some(limit) = limit
+            && used >= limit
+        {
+            let next_midnight = (day + 1) * SECONDS_PER_DAY;
+            return Ok(Admission::QuotaReached {
+                limit,
+                resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
+            });
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO translations
+             (platform, user, message, at, day, source, targets, text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                platform,
+                id,
+                &message,
+                to_i64(at),
+                to_i64(day),
+                entry.source.map(|l| l.code),
+                codes(entry.targets),
+                entry.text
+            ],
+        )?;
+        // Retention: at most once an hour, delete what is older than the period.
+        let last = self.pruning.last.load(Ordering::Relaxed);
+        if at.saturating_sub(last) >= PRUNE_EVERY.as_secs() {
+            self.pruning.last.store(at, Ordering::Relaxed);
+            let cutoff = at.saturating_sub(retention.as_secs());
+            let pruned = tx.execute(
+                "DELETE FROM translations WHERE at < ?1",
+                params![to_i64(cutoff)],
+            )?;
+            if pruned > 0 {
+                tracing::debug!(rows = pruned, "pruned translations past the retention period");
+            }
+        }
+        tx.commit()?;
+        Ok(Admission::Admitted { used: used + 1 })
+    }
+
+    /// The user's last `n` translations that kept their text, newest first.
+    pub fn history(&self, user: &UserKey, n: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT at, source, targets, text FROM translations
+             WHERE platform = ?1 AND user = ?2 AND text IS NOT NULL
+             ORDER BY at DESC, rowid DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                user.platform.as_str(),
+                &*user.user,
+                i64::try_from(n).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                let at: i64 = r.get(0)?;
+                let source: Option<String> = r.get(1)?;
+                let targets: String = r.get(2)?;
+                let text: String = r.get(3)?;
+                Ok(HistoryEntry {
+                    at: UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0)),
+                    source: source.as_deref().and_then(Lang::from_code),
+                    targets: langs(&targets),
+                    text,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The user's target languages by how often they were asked for (most first, then by
+    /// code), over what is stored.
+    pub fn favorites(&self, user: &UserKey) -> Result<Vec<(&'static Lang, u64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT targets FROM translations WHERE platform = ?1 AND user = ?2")?;
+        let mut counts: Vec<(&'static Lang, u64)> = Vec::new();
+        let rows = stmt.query_map(params![user.platform.as_str(), &*user.user], |r| {
+            r.get::<_, String>(0)
+        })?;
+        for row in rows {
+            for lang in langs(&row?) {
+                match counts.iter_mut().find(|(l, _)| *l == lang) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((lang, 1)),
+                }
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.code.cmp(b.0.code)));
+        Ok(counts)
+    }
+
+    /// Deletes everything stored about the user; returns how many records went.
+    pub fn forget(&self, user: &UserKey) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut removed = 0;
+        for table in ["translations", "user_settings"] {
+            removed += tx.execute(
+                &format!("DELETE FROM {table} WHERE platform = ?1 AND user = ?2"),
+                params![user.platform.as_str(), &*user.user],
+            )?;
+        }
+        tx.commit()?;
+        Ok(removed as u64)
+    }
+
+    /// How many rows of any kind the store holds about the user (for tests and audits).
+    pub fn records_about(&self, user: &UserKey) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        let mut total = 0u64;
+        for table in ["translations", "user_settings"] {
+            let n: i64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE platform = ?1 AND user = ?2"),
+                params![user.platform.as_str(), &*user.user],
+                |r| r.get(0),
+            )?;
+            total += u64::try_from(n).unwrap_or(0);
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatKey, PlatformId};
+
+    fn user(id: &str) -> UserKey {
+        UserKey::new(PlatformId::Telegram, id)
+    }
+
+    fn msg(id: &str) -> MessageKey {
+        MessageKey {
+            chat: ChatKey::new(PlatformId::Telegram, "chat"),
+            id: id.into(),
+        }
+    }
+
+    fn lang(code: &str) -> &'static Lang {
+        Lang::from_code(code).expect("known")
+    }
+
+    const DAY: Duration = Duration::from_secs(SECONDS_PER_DAY);
+    const KEEP: Duration = Duration::from_secs(30 * SECONDS_PER_DAY);
+
+    fn at(days: u64, secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(20_000 * SECONDS_PER_DAY + days * SECONDS_PER_DAY + secs)
+    }
+
+    fn entry<'a>(targets: &'a [&'static Lang], text: Option<&'a str>) -> Entry<'a> {
+        Entry {
+            source: None,
+            targets,
+            text,
+        }
+    }
+
+    #[test]
+    fn defaults_are_set_read_and_cleared() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        assert!(store.defaults(&u).expect("read").is_empty());
+        store
+            .set_defaults(&u, &[lang("es"), lang("fr")], at(0, 0))
+            .expect("set");
+        assert_eq!(store.defaults(&u).expect("read"), [lang("es"), lang("fr")]);
+        store.set_defaults(&u, &[lang("ja")], at(0, 1)).expect("set");
+        assert_eq!(store.defaults(&u).expect("read"), [lang("ja")]);
+        assert!(store.defaults(&user("2")).expect("read").is_empty());
+        store.set_defaults(&u, &[], at(0, 2)).expect("clear");
+        assert!(store.defaults(&u).expect("read").is_empty());
+    }
+
+    #[test]
+    fn the_quota_counts_messages_once_per_utc_day() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        let es = [lang("es")];
+        let admit = |m: &str, t: SystemTime| {
+            store
+                .admit(&u, &msg(m), entry(&es, None), Some(2), t, KEEP)
+                .expect("admit")
+        };
+        assert_eq!(admit("a", at(0, 10)), Admission::Admitted { used: 1 });
+        // The same message again (a crashed conversation redoing it) is not a second request.
+        assert_eq!(admit("a", at(0, 11)), Admission::Admitted { used: 1 });
+        assert_eq!(admit("b", at(0, 12)), Admission::Admitted { used: 2 });
+        assert_eq!(
+            admit("c", at(0, 3600)),
+            Admission::QuotaReached {
+                limit: 2,
+                resets_in: DAY - Duration::from_secs(3600)
+            }
+        );
+        // A new UTC day, a new quota; other users are not affected.
+        assert_eq!(admit("c", at(1, 0)), Admission::Admitted { used: 1 });
+        assert_eq!(
+            store
+                .admit(&user("2"), &msg("x"), entry(&es, None), Some(2), at(0, 20), KEEP)
+                .expect("admit"),
+            Admission::Admitted { used: 1 }
+        );
+        // No limit (an admin).
+        for i in 0..5 {
+            let m = format!("admin{i}");
+            let r = store
+                .admit(&user("3"), &msg(&m), entry(&es, None), None, at(0, 30), KEEP)
+                .expect("admit");
+            assert!(matches!(r, Admission::Admitted { .. }));
+        }
+    }
+
+    #[test]
+    fn history_keeps_only_texts_it_was_given_newest_first() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        let targets = [lang("es"), lang("de")];
+        for (i, text) in [Some("one"), None, Some("three")].into_iter().enumerate() {
+            let t = at(0, i as u64);
+            store
+                .admit(&u, &msg(&i.to_string()), entry(&targets, text), None, t, KEEP)
+                .expect("admit");
+        }
+        let h = store.history(&u, 10).expect("history");
+        let texts: Vec<&str> = h.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["three", "one"]);
+        assert_eq!(h[0].targets, targets);
+        assert_eq!(h[0].at, at(0, 2));
+        assert_eq!(store.history(&u, 1).expect("history").len(), 1);
+    }
+
+    #[test]
+    fn favorites_count_targets() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        let sets: [&[&'static Lang]; 3] = [
+            &[lang("es"), lang("fr")],
+            &[lang("fr")],
+            &[lang("ja"), lang("fr")],
+        ];
+        for (i, targets) in sets.into_iter().enumerate() {
+            store
+                .admit(&u, &msg(&i.to_string()), entry(targets, None), None, at(0, 0), KEEP)
+                .expect("admit");
+        }
+        let favorites = store.favorites(&u).expect("favorites");
+        assert_eq!(
+            favorites,
+            [(lang("fr"), 3), (lang("es"), 1), (lang("ja"), 1)]
+        );
+    }
+
+    #[test]
+    fn forget_deletes_everything_about_the_user_and_nothing_else() {
+        let store = Store::in_memory().expect("store");
+        let (u, other) = (user("1"), user("2"));
+        let es = [lang("es")];
+        for who in [&u, &other] {
+            store.set_defaults(who, &es, at(0, 0)).expect("set");
+            for m in ["a", "b"] {
+                store
+                    .admit(who, &msg(m), entry(&es, Some("text")), None, at(0, 0), KEEP)
+                    .expect("admit");
+            }
+        }
+        assert_eq!(store.records_about(&u).expect("count"), 3);
+        assert_eq!(store.forget(&u).expect("forget"), 3);
+        assert_eq!(store.records_about(&u).expect("count"), 0);
+        assert!(store.history(&u, 10).expect("history").is_empty());
+        assert!(store.defaults(&u).expect("defaults").is_empty());
+        assert_eq!(store.records_about(&other).expect("count"), 3);
+    }
+
+    #[test]
+    fn rows_past_the_retention_period_are_pruned() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        let es = [lang("es")];
+        let keep = 2 * DAY;
+        store
+            .admit(&u, &msg("old"), entry(&es, Some("old")), None, at(0, 0), keep)
+            .expect("admit");
+        store
+            .admit(&u, &msg("new"), entry(&es, Some("new")), None, at(3, 0), keep)
+            .expect("admit");
+        let texts: Vec<String> = store
+            .history(&u, 10)
+            .expect("history")
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        assert_eq!(texts, ["new"]);
+    }
+}
