@@ -622,7 +622,8 @@ async fn voice_messages_are_transcribed_then_translated() {
             .unwrap_or_default()
     };
     assert!(
-        reply(with_caption).starts_with("Spanish: Buenos días\nFrench: Bonjour"),
+        reply(with_caption)
+            .starts_with("\u{1f3a4} \u{201c}good morning\u{201d}\nSpanish: Buenos días\nFrench: Bonjour"),
         "{}",
         reply(with_caption)
     );
