@@ -128,8 +128,9 @@ impl Actor for Conversation {
                         attempts = work.attempt - 1,
                         "message crashed its conversation too often; answering with an apology"
                     );
+                    let loc = replies::Locale::from_tag(work.inbound.user_language.as_deref());
                     Resolution::Reply {
-                        text: replies::internal_error(),
+                        text: replies::internal_error(loc),
                         outcome: ReplyOutcome::Error,
                     }
                 } else {
@@ -168,25 +169,26 @@ async fn voice_request(
     deadline: Instant,
 ) -> Result<String, Resolution> {
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
+    let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
     let Some(v) = &deps.voice else {
-        return Err(reply(replies::voice_disabled(), ReplyOutcome::Rejected));
+        return Err(reply(replies::voice_disabled(loc), ReplyOutcome::Rejected));
     };
     if u64::from(voice.duration_secs) > v.max_duration.as_secs() {
         return Err(reply(
-            replies::voice_too_long(voice.duration_secs, v.max_duration),
+            replies::voice_too_long(loc, voice.duration_secs, v.max_duration),
             ReplyOutcome::Rejected,
         ));
     }
     let Some(platform) = deps.platforms.get(&inbound.key.chat.platform) else {
-        return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
+        return Err(reply(replies::voice_fetch_failed(loc), ReplyOutcome::Error));
     };
     let audio = match tokio::time::timeout_at(deadline, platform.fetch_voice(voice)).await {
         Ok(Ok(audio)) => audio,
         Ok(Err(e)) => {
             tracing::warn!(message = %inbound.key, error = %e, "cannot fetch a voice message");
-            return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
+            return Err(reply(replies::voice_fetch_failed(loc), ReplyOutcome::Error));
         }
-        Err(_) => return Err(reply(replies::timed_out(), ReplyOutcome::Error)),
+        Err(_) => return Err(reply(replies::timed_out(loc), ReplyOutcome::Error)),
     };
     let transcript = match v
         .transcriber
@@ -197,7 +199,7 @@ async fn voice_request(
         Err(e) => {
             tracing::warn!(message = %inbound.key, error = %e, "transcription failed");
             return Err(reply(
-                replies::voice_not_transcribed(&e.user_reason()),
+                replies::voice_not_transcribed(loc, &replies::provider_reason(loc, &e)),
                 ReplyOutcome::Failed,
             ));
         }
@@ -211,7 +213,7 @@ async fn voice_request(
         Ok(format!("{transcript} -> {caption}"))
     } else {
         Err(reply(
-            replies::transcript_only(&transcript),
+            replies::transcript_only(loc, &transcript),
             ReplyOutcome::Info,
         ))
     }
@@ -231,6 +233,7 @@ fn aggregation_deadline(deadline: Instant) -> Instant {
 /// Works out the reply to one message.
 async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     let inbound = &work.inbound;
+    let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
     let voice_budget = match (&inbound.voice, &deps.voice) {
         (Some(_), Some(v)) => v.timeout,
         _ => Duration::ZERO,
@@ -244,7 +247,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     );
     if Instant::now() >= deadline {
         return Resolution::Reply {
-            text: replies::timed_out(),
+            text: replies::timed_out(loc),
             outcome: ReplyOutcome::Error,
         };
     }
@@ -273,7 +276,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
             notify: true,
         } => {
             return Resolution::Reply {
-                text: replies::rate_limited(retry_after),
+                text: replies::rate_limited(loc, retry_after),
                 outcome: ReplyOutcome::RateLimited,
             };
         }
@@ -294,18 +297,13 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     };
     match command::parse(&text, inbound.truncated, limits) {
         Ok(Command::Help) => reply(
-            replies::help(
-                limits,
-                deps.demo_only,
-                deps.voice.is_some(),
-                inbound.user_language.as_deref(),
-            ),
+            replies::help(loc, limits, deps.demo_only, deps.voice.is_some()),
             ReplyOutcome::Info,
         ),
-        Ok(Command::Languages) => reply(replies::languages(), ReplyOutcome::Info),
-        Ok(Command::Empty) => reply(replies::empty(), ReplyOutcome::Rejected),
-        Ok(Command::NotACommand) => reply(replies::not_a_command(), ReplyOutcome::Rejected),
-        Err(e) => reply(replies::parse_error(&e), ReplyOutcome::Rejected),
+        Ok(Command::Languages) => reply(replies::languages(loc), ReplyOutcome::Info),
+        Ok(Command::Empty) => reply(replies::empty(loc), ReplyOutcome::Rejected),
+        Ok(Command::NotACommand) => reply(replies::not_a_command(loc), ReplyOutcome::Rejected),
+        Err(e) => reply(replies::parse_error(loc, &e), ReplyOutcome::Rejected),
         Ok(Command::Translate(request)) => {
             // The coordinator must finish a little earlier than we give up, so that a partial
             // result ("2/3 translated; German failed: provider timed out") still makes it.
@@ -329,7 +327,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
                     let r = aggregate(&outcome, verbose);
                     reply(r.text, r.outcome)
                 }
-                Err(_) => reply(replies::timed_out(), ReplyOutcome::Error),
+                Err(_) => reply(replies::timed_out(loc), ReplyOutcome::Error),
             }
         }
     }
