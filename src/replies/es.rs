@@ -94,7 +94,8 @@ static WORDS: Words = Words {
     rate_limited: "Me estás enviando mensajes más rápido de lo que puedo traducirlos. Espera \
                    {wait} y vuelve a intentarlo. (Me saltaré los mensajes que envíes mientras \
                    tanto.)",
-    timed_out: "Lo siento, tardé demasiado y lo dejé. Vuelve a intentarlo en un minuto.",
+    timed_out: "Lo siento, estaba tardando demasiado y lo cancelé. Vuelve a intentarlo en un \
+                minuto.",
     internal_error: "Lo siento, algo salió mal al procesar ese mensaje. Inténtalo de nuevo.",
     store_unavailable: "Ahora mismo no puedo leer ni guardar tus ajustes. Vuelve a intentarlo \
                         en un momento.",

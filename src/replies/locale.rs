@@ -48,7 +48,7 @@ impl Locale {
         REGISTERED
             .iter()
             .find(|l| l.code.eq_ignore_ascii_case(base))
-            .map_or(Locale::ENGLISH, |l| Locale(*l))
+            .map_or(Locale::ENGLISH, |l| Locale(l))
     }
 
     /// Its ISO 639-1 code, e.g. `"ja"`.

@@ -252,7 +252,7 @@ pub fn favorites(loc: Locale, used: &[(&'static Lang, u64)], defaults: &[&'stati
         w.favorites_empty.to_string()
     } else {
         let mut used = used.to_vec();
-        used.sort_by(|a, b| b.1.cmp(&a.1));
+        used.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         let mut s = w.favorites_header.to_string();
         for (lang, n) in used {
             s.push('\n');
