@@ -108,7 +108,7 @@ async fn start_and_help_speak_the_users_language() {
         by_chat[&43]
     );
     assert!(
-        by_chat[&44].starts_with("I translate text"),
+        by_chat[&44].starts_with("テキストを一度に"),
         "{}",
         by_chat[&44]
     );

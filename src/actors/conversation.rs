@@ -133,8 +133,9 @@ impl Actor for Conversation {
                         attempts = work.attempt - 1,
                         "message crashed its conversation too often; answering with an apology"
                     );
+                    let loc = replies::Locale::from_tag(work.inbound.user_language.as_deref());
                     Resolution::Reply {
-                        text: replies::internal_error(),
+                        text: replies::internal_error(loc),
                         outcome: ReplyOutcome::Error,
                     }
                 } else {
@@ -205,17 +206,18 @@ fn voice_request(
     limits: Limits,
 ) -> Result<(Input, command::Request), Resolution> {
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
+    let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
     let Some(v) = &deps.voice else {
-        return Err(reply(replies::voice_disabled(), ReplyOutcome::Rejected));
+        return Err(reply(replies::voice_disabled(loc), ReplyOutcome::Rejected));
     };
     if u64::from(voice.duration_secs) > v.max_duration.as_secs() {
         return Err(reply(
-            replies::voice_too_long(voice.duration_secs, v.max_duration),
+            replies::voice_too_long(loc, voice.duration_secs, v.max_duration),
             ReplyOutcome::Rejected,
         ));
     }
     let Some(platform) = deps.platforms.get(&inbound.key.chat.platform) else {
-        return Err(reply(replies::voice_fetch_failed(), ReplyOutcome::Error));
+        return Err(reply(replies::voice_fetch_failed(loc), ReplyOutcome::Error));
     };
     let speech = Input::Voice(Arc::new(PlatformSpeech {
         platform: platform.clone(),
@@ -246,7 +248,7 @@ fn voice_request(
     match command::parse(&stand_in, None, limits) {
         Ok(Command::Translate(request)) => Ok((speech, request)),
         Ok(_) => Ok((speech, no_targets)),
-        Err(e) => Err(reply(replies::parse_error(&e), ReplyOutcome::Rejected)),
+        Err(e) => Err(reply(replies::parse_error(loc, &e), ReplyOutcome::Rejected)),
     }
 }
 
@@ -264,6 +266,7 @@ fn aggregation_deadline(deadline: Instant) -> Instant {
 /// Works out the reply to one message.
 async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     let inbound = &work.inbound;
+    let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
     let voice_budget = match (&inbound.voice, &deps.voice) {
         (Some(_), Some(v)) => v.timeout,
         _ => Duration::ZERO,
@@ -277,7 +280,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     );
     if Instant::now() >= deadline {
         return Resolution::Reply {
-            text: replies::timed_out(),
+            text: replies::timed_out(loc),
             outcome: ReplyOutcome::Error,
         };
     }
@@ -306,7 +309,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
             notify: true,
         } => {
             return Resolution::Reply {
-                text: replies::rate_limited(retry_after),
+                text: replies::rate_limited(loc, retry_after),
                 outcome: ReplyOutcome::RateLimited,
             };
         }
@@ -326,18 +329,13 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     }
     match command::parse(&inbound.text, inbound.truncated, limits) {
         Ok(Command::Help) => reply(
-            replies::help(
-                limits,
-                deps.demo_only,
-                deps.voice.is_some(),
-                inbound.user_language.as_deref(),
-            ),
+            replies::help(loc, limits, deps.demo_only, deps.voice.is_some()),
             ReplyOutcome::Info,
         ),
-        Ok(Command::Languages) => reply(replies::languages(), ReplyOutcome::Info),
-        Ok(Command::Empty) => reply(replies::empty(), ReplyOutcome::Rejected),
-        Ok(Command::NotACommand) => reply(replies::not_a_command(), ReplyOutcome::Rejected),
-        Err(e) => reply(replies::parse_error(&e), ReplyOutcome::Rejected),
+        Ok(Command::Languages) => reply(replies::languages(loc), ReplyOutcome::Info),
+        Ok(Command::Empty) => reply(replies::empty(loc), ReplyOutcome::Rejected),
+        Ok(Command::NotACommand) => reply(replies::not_a_command(loc), ReplyOutcome::Rejected),
+        Err(e) => reply(replies::parse_error(loc, &e), ReplyOutcome::Rejected),
         Ok(Command::Translate(request)) => {
             let input = Input::Text(request.text.as_str().into());
             translate(deps, inbound, input, request, deadline).await
@@ -353,6 +351,7 @@ async fn translate(
     request: command::Request,
     deadline: Instant,
 ) -> Resolution {
+    let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
     // The coordinator must finish a little earlier than we give up, so that a partial result
     // ("2/3 translated; German failed: provider timed out") still makes it.
     let verbose = request.verbose;
@@ -381,7 +380,7 @@ async fn translate(
         Ok(Admission::Admitted { .. }) => {}
         Ok(Admission::QuotaReached { limit, resets_in }) => {
             return Resolution::Reply {
-                text: replies::quota_reached(limit, resets_in),
+                text: replies::quota_reached(loc, limit, resets_in),
                 outcome: ReplyOutcome::RateLimited,
             };
         }
@@ -402,14 +401,14 @@ async fn translate(
     .await
     {
         Ok(outcome) => {
-            let r = aggregate(&outcome, verbose);
+            let r = aggregate(&outcome, verbose, loc);
             Resolution::Reply {
                 text: r.text,
                 outcome: r.outcome,
             }
         }
         Err(_) => Resolution::Reply {
-            text: replies::timed_out(),
+            text: replies::timed_out(loc),
             outcome: ReplyOutcome::Error,
         },
     }

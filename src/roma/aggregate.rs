@@ -7,6 +7,7 @@
 use super::{RomaOutcome, SpeechError};
 use crate::lang::Lang;
 use crate::providers::ProviderError;
+use crate::replies::{self, Locale};
 use crate::telemetry::metrics::ReplyOutcome;
 
 /// The reply text and how it counts.
@@ -16,31 +17,29 @@ pub struct Reply {
     pub outcome: ReplyOutcome,
 }
 
-/// Under replies the offline demo answered.
-const DEMO_NOTE: &str = "(offline demo phrasebook, not a real translation service)";
-
-/// Under replies the offline demo could not answer.
-const DEMO_EXPLAINED: &str = "ⓘ This is the offline demo: it knows only a phrasebook of common \
-                              phrases (try \"good morning\" or \"thank you\"). To translate \
-                              anything, configure a provider (see the README).";
-
 /// `verbose`: each translation names the provider that made it (`/tr -v`).
-pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
+pub fn aggregate(outcome: &RomaOutcome, verbose: bool, loc: Locale) -> Reply {
     let mut lines = Vec::new();
     match &outcome.transcript {
         Some(Err(e)) => {
             let reason = match e {
-                SpeechError::Transcribe(e) => e.user_reason(),
-                other => other.to_string(),
+                SpeechError::Transcribe(e) => replies::provider_reason(loc, e),
+                SpeechError::Timeout => replies::provider_reason(loc, &ProviderError::Timeout),
+                SpeechError::Fetch => {
+                    return Reply {
+                        text: replies::voice_fetch_failed(loc),
+                        outcome: ReplyOutcome::Error,
+                    };
+                }
             };
             return Reply {
-                text: crate::replies::voice_not_transcribed(&reason),
+                text: replies::voice_not_transcribed(loc, &reason),
                 outcome: ReplyOutcome::Failed,
             };
         }
         Some(Ok(transcript)) if outcome.results.is_empty() => {
             return Reply {
-                text: crate::replies::transcript_only(transcript),
+                text: replies::transcript_only(loc, transcript),
                 outcome: ReplyOutcome::Info,
             };
         }
@@ -61,26 +60,29 @@ pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
     let demo = outcome.demo_only || ok.iter().any(|(_, t)| t.demo);
 
     if let Some(source) = outcome.source {
-        lines.push(if source.detected {
-            format!("from {} (detected)", label(source.lang))
+        let from = if source.detected {
+            replies::detected_source(loc, source.lang)
         } else {
-            format!("from {}", label(source.lang))
+            replies::given_source(loc, source.lang)
+        };
+        lines.push(match source.lang.flag() {
+            Some(flag) => format!("{flag} {from}"),
+            None => from,
         });
     }
     let reply_outcome = if failed.is_empty() {
         ReplyOutcome::Translated
     } else if ok.is_empty() {
-        lines.push(format!(
-            "Translation failed: {}",
-            reasons(&failed, total > 1)
+        lines.push(replies::translation_failed(
+            loc,
+            &reasons(&failed, total > 1, loc),
         ));
         ReplyOutcome::Failed
     } else {
         lines.push(format!(
-            "{}/{} translated; {}",
-            ok.len(),
-            total,
-            reasons(&failed, true)
+            "{}; {}",
+            replies::translated_count(loc, ok.len(), total),
+            reasons(&failed, true, loc)
         ));
         ReplyOutcome::Partial
     };
@@ -100,10 +102,10 @@ pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
         let phrasebook_gap = failed
             .iter()
             .any(|(_, e)| matches!(e, ProviderError::Unsupported(_)));
-        text.push_str(if phrasebook_gap {
-            DEMO_EXPLAINED
+        text.push_str(&if phrasebook_gap {
+            replies::demo_explained(loc)
         } else {
-            DEMO_NOTE
+            replies::demo_note(loc)
         });
     }
     Reply {
@@ -114,22 +116,22 @@ pub fn aggregate(outcome: &RomaOutcome, verbose: bool) -> Reply {
 
 /// A language as the reply shows it: its flag, when it has one, and its name.
 fn label(lang: &Lang) -> String {
-    match flag_of(lang) {
+    match lang.flag() {
         Some(flag) => format!("{flag} {}", lang.name),
         None => lang.name.to_string(),
     }
 }
 
-fn flag_of(_lang: &Lang) -> Option<&'static str> {
-    None
-}
-
 /// "German failed: provider timed out" or, grouped by reason,
 /// "German and Japanese failed: provider timed out; Korean failed: ...".
-fn reasons(failed: &[(&'static crate::lang::Lang, &ProviderError)], name_them: bool) -> String {
+fn reasons(
+    failed: &[(&'static Lang, &ProviderError)],
+    name_them: bool,
+    loc: Locale,
+) -> String {
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for (lang, e) in failed {
-        let reason = e.user_reason();
+        let reason = replies::provider_reason(loc, e);
         match groups.iter_mut().find(|(r, _)| *r == reason) {
             Some((_, names)) => names.push(lang.name),
             None => groups.push((reason, vec![lang.name])),
@@ -140,17 +142,9 @@ fn reasons(failed: &[(&'static crate::lang::Lang, &ProviderError)], name_them: b
     }
     groups
         .into_iter()
-        .map(|(reason, names)| format!("{} failed: {reason}", join_and(&names)))
+        .map(|(reason, names)| replies::failed_for(loc, &names, &reason))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn join_and(names: &[&str]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
 }
 
 #[cfg(test)]
@@ -179,7 +173,7 @@ mod tests {
     }
 
     fn aggregate_plain(outcome: &RomaOutcome) -> Reply {
-        aggregate(outcome, false)
+        aggregate(outcome, false, Locale::default())
     }
 
     #[test]
@@ -192,6 +186,7 @@ mod tests {
                 transcript: None,
             },
             true,
+            Locale::default(),
         );
         assert_eq!(
             r.text,
