@@ -23,7 +23,7 @@ use crate::actors::rate_limiter::{Decision, RateLimiterMsg};
 use crate::command::{self, Command, Limits};
 use crate::config::ConversationConfig;
 use crate::delivery::{Ledger, Resolution, Work};
-use crate::domain::{ChatKey, Inbound, PlatformId, Voice};
+use crate::domain::{ChatKey, ChatKind, Inbound, PlatformId, Voice};
 use crate::platforms::Platform;
 use crate::providers::transcription::Transcriber;
 use crate::replies;
@@ -292,7 +292,13 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
             Err(resolution) => return resolution,
         },
     };
-    match command::parse(&text, inbound.truncated, limits) {
+    // The quoted message and the user's defaults are not wired yet.
+    let context = command::Context {
+        quoted: None,
+        default_targets: &[],
+        private: inbound.chat_kind == ChatKind::Private,
+    };
+    match command::parse(&text, inbound.truncated, limits, &context) {
         Ok(Command::Help) => reply(
             replies::help(
                 limits,
@@ -305,6 +311,17 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         Ok(Command::Languages) => reply(replies::languages(), ReplyOutcome::Info),
         Ok(Command::Empty) => reply(replies::empty(), ReplyOutcome::Rejected),
         Ok(Command::NotACommand) => reply(replies::not_a_command(), ReplyOutcome::Rejected),
+        Ok(
+            Command::SetDefaults(_)
+            | Command::ShowDefaults
+            | Command::ClearDefaults
+            | Command::Favorites
+            | Command::History
+            | Command::Forget,
+        ) => reply(
+            "That command is not available yet. /help shows what I understand.".into(),
+            ReplyOutcome::Info,
+        ),
         Err(e) => reply(replies::parse_error(&e), ReplyOutcome::Rejected),
         Ok(Command::Translate(request)) => {
             // The coordinator must finish a little earlier than we give up, so that a partial
