@@ -580,7 +580,10 @@ impl ListError {
         match self {
             ListError::Empty => false,
             ListError::Unknown(items) => {
-                items.iter().any(|item| !Lang::suggest(item, 1).is_empty())
+                items
+                    .iter()
+                    .take(MAX_UNKNOWN_SHOWN)
+                    .any(|item| !Lang::suggest(item, 1).is_empty())
                     || (lenient && items.iter().all(|item| !item.contains(char::is_whitespace)))
             }
         }
@@ -653,9 +656,13 @@ fn language_list(list: &str) -> Result<Vec<&'static Lang>, ListError> {
     }
 }
 
+/// Unknown language names shown in one reply (and looked up for suggestions), at most.
+const MAX_UNKNOWN_SHOWN: usize = 8;
+
 fn unknown<'a>(items: impl Iterator<Item = &'a str>) -> ParseError {
     ParseError::UnknownLanguages(
         items
+            .take(MAX_UNKNOWN_SHOWN)
             .map(|s| {
                 let shown: String = s.chars().take(40).collect();
                 (shown, Lang::suggest(s, 3))
@@ -1449,6 +1456,12 @@ mod tests {
         assert_eq!(
             unknown_names(parse("hi -> es, Itallian", None, LIMITS, &NONE)),
             [("Itallian".to_string(), Some("it"))]
+        );
+        // A reply names a few unknown languages, not hundreds.
+        let many = format!("hi -> {}", vec!["xyzzy"; 300].join(", "));
+        assert_eq!(
+            unknown_names(parse(&many, None, LIMITS, &NONE)).len(),
+            MAX_UNKNOWN_SHOWN
         );
         // A code-looking first word with no defaults: an unknown language, not "which language?".
         assert_eq!(
