@@ -249,6 +249,279 @@ pub static LANGUAGES: &[Lang] = &[
 /// ISO 639-2/3 code for Filipino, `iw` the withdrawn Hebrew code Google still uses.
 const ALT_CODES: &[(&str, &str)] = &[("nb", "no"), ("nob", "no"), ("fil", "tl"), ("iw", "he")];
 
+/// Flag emoji people use for a language: `(region, ISO 639-1 code)`. A region is an ISO 3166-1
+/// alpha-2 code (a pair of regional-indicator symbols) or an ISO 3166-2 subdivision such as
+/// `gb-wls` (a black-flag tag sequence). Only regions with one clear main language are listed;
+/// multilingual ones (Belgium, Switzerland, Canada, India's other languages, ...) are left out.
+const FLAG_REGIONS: &[(&str, &str)] = &[
+    ("ad", "ca"),
+    ("ae", "ar"),
+    ("al", "sq"),
+    ("am", "hy"),
+    ("ao", "pt"),
+    ("ar", "es"),
+    ("at", "de"),
+    ("au", "en"),
+    ("az", "az"),
+    ("ba", "bs"),
+    ("bd", "bn"),
+    ("bg", "bg"),
+    ("br", "pt"),
+    ("by", "be"),
+    ("cl", "es"),
+    ("cn", "zh"),
+    ("co", "es"),
+    ("cu", "es"),
+    ("cz", "cs"),
+    ("de", "de"),
+    ("dk", "da"),
+    ("dz", "ar"),
+    ("ee", "et"),
+    ("eg", "ar"),
+    ("es", "es"),
+    ("et", "am"),
+    ("fi", "fi"),
+    ("fr", "fr"),
+    ("gb", "en"),
+    ("gb-sct", "gd"),
+    ("gb-wls", "cy"),
+    ("ge", "ka"),
+    ("gr", "el"),
+    ("hk", "zh"),
+    ("hr", "hr"),
+    ("ht", "ht"),
+    ("hu", "hu"),
+    ("id", "id"),
+    ("ie", "ga"),
+    ("il", "he"),
+    ("in", "hi"),
+    ("iq", "ar"),
+    ("ir", "fa"),
+    ("is", "is"),
+    ("it", "it"),
+    ("jo", "ar"),
+    ("jp", "ja"),
+    ("ke", "sw"),
+    ("kg", "ky"),
+    ("kh", "km"),
+    ("kp", "ko"),
+    ("kr", "ko"),
+    ("kz", "kk"),
+    ("la", "lo"),
+    ("lk", "si"),
+    ("ls", "st"),
+    ("lt", "lt"),
+    ("lu", "lb"),
+    ("lv", "lv"),
+    ("ma", "ar"),
+    ("md", "ro"),
+    ("mg", "mg"),
+    ("mk", "mk"),
+    ("mm", "my"),
+    ("mn", "mn"),
+    ("mt", "mt"),
+    ("mw", "ny"),
+    ("mx", "es"),
+    ("my", "ms"),
+    ("mz", "pt"),
+    ("nl", "nl"),
+    ("no", "no"),
+    ("np", "ne"),
+    ("nz", "en"),
+    ("pe", "es"),
+    ("ph", "tl"),
+    ("pk", "ur"),
+    ("pl", "pl"),
+    ("pt", "pt"),
+    ("ro", "ro"),
+    ("rs", "sr"),
+    ("ru", "ru"),
+    ("rw", "rw"),
+    ("sa", "ar"),
+    ("se", "sv"),
+    ("si", "sl"),
+    ("sk", "sk"),
+    ("so", "so"),
+    ("th", "th"),
+    ("tj", "tg"),
+    ("tm", "tk"),
+    ("tn", "ar"),
+    ("tr", "tr"),
+    ("tw", "zh"),
+    ("tz", "sw"),
+    ("ua", "uk"),
+    ("us", "en"),
+    ("uy", "es"),
+    ("uz", "uz"),
+    ("ve", "es"),
+    ("vn", "vi"),
+    ("ws", "sm"),
+];
+
+/// The flag [`Lang::flag`] shows for a language: `(ISO 639-1 code, region)`, each region also in
+/// [`FLAG_REGIONS`] for that language. Languages without one clear country have none.
+const DISPLAY_FLAGS: &[(&str, &str)] = &[
+    ("am", "et"),
+    ("ar", "sa"),
+    ("az", "az"),
+    ("be", "by"),
+    ("bg", "bg"),
+    ("bn", "bd"),
+    ("bs", "ba"),
+    ("ca", "ad"),
+    ("cs", "cz"),
+    ("cy", "gb-wls"),
+    ("da", "dk"),
+    ("de", "de"),
+    ("el", "gr"),
+    ("en", "gb"),
+    ("es", "es"),
+    ("et", "ee"),
+    ("fa", "ir"),
+    ("fi", "fi"),
+    ("fr", "fr"),
+    ("ga", "ie"),
+    ("gd", "gb-sct"),
+    ("he", "il"),
+    ("hi", "in"),
+    ("hr", "hr"),
+    ("ht", "ht"),
+    ("hu", "hu"),
+    ("hy", "am"),
+    ("id", "id"),
+    ("is", "is"),
+    ("it", "it"),
+    ("ja", "jp"),
+    ("ka", "ge"),
+    ("kk", "kz"),
+    ("km", "kh"),
+    ("ko", "kr"),
+    ("ky", "kg"),
+    ("lb", "lu"),
+    ("lo", "la"),
+    ("lt", "lt"),
+    ("lv", "lv"),
+    ("mg", "mg"),
+    ("mk", "mk"),
+    ("mn", "mn"),
+    ("ms", "my"),
+    ("mt", "mt"),
+    ("my", "mm"),
+    ("ne", "np"),
+    ("nl", "nl"),
+    ("no", "no"),
+    ("ny", "mw"),
+    ("pl", "pl"),
+    ("pt", "pt"),
+    ("ro", "ro"),
+    ("ru", "ru"),
+    ("rw", "rw"),
+    ("si", "lk"),
+    ("sk", "sk"),
+    ("sl", "si"),
+    ("sm", "ws"),
+    ("so", "so"),
+    ("sq", "al"),
+    ("sr", "rs"),
+    ("st", "ls"),
+    ("sv", "se"),
+    ("sw", "ke"),
+    ("tg", "tj"),
+    ("th", "th"),
+    ("tk", "tm"),
+    ("tl", "ph"),
+    ("tr", "tr"),
+    ("uk", "ua"),
+    ("ur", "pk"),
+    ("uz", "uz"),
+    ("vi", "vn"),
+    ("zh", "cn"),
+];
+
+/// Regional indicator symbol letter A (U+1F1E6); the others follow in order.
+const REGIONAL_A: u32 = 0x1F1E6;
+/// Waving black flag (U+1F3F4), which starts a subdivision flag.
+const BLACK_FLAG: char = '\u{1F3F4}';
+/// Tag characters (U+E0020..U+E007E) spell a subdivision after the black flag.
+const TAG_BASE: u32 = 0xE0000;
+/// Cancel tag (U+E007F), which ends a subdivision flag.
+const CANCEL_TAG: char = '\u{E007F}';
+
+/// The emoji for a region of [`FLAG_REGIONS`] (`"es"` -> 🇪🇸, `"gb-wls"` -> 🏴󠁧󠁢󠁷󠁬󠁳󠁿).
+fn flag_emoji(region: &str) -> String {
+    if region.len() == 2 {
+        region
+            .bytes()
+            .filter_map(|b| char::from_u32(REGIONAL_A + u32::from(b.saturating_sub(b'a'))))
+            .collect()
+    } else {
+        std::iter::once(BLACK_FLAG)
+            .chain(
+                region
+                    .bytes()
+                    .filter(|b| *b != b'-')
+                    .filter_map(|b| char::from_u32(TAG_BASE + u32::from(b))),
+            )
+            .chain(std::iter::once(CANCEL_TAG))
+            .collect()
+    }
+}
+
+/// Flag emoji -> language.
+static FLAGS: LazyLock<HashMap<String, &'static Lang>> = LazyLock::new(|| {
+    FLAG_REGIONS
+        .iter()
+        .filter_map(|(region, code)| Some((flag_emoji(region), by_any_code(code)?)))
+        .collect()
+});
+
+/// ISO 639-1 code -> the flag shown for it.
+static DISPLAY: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
+    DISPLAY_FLAGS
+        .iter()
+        .map(|(code, region)| (*code, flag_emoji(region)))
+        .collect()
+});
+
+fn is_regional_indicator(c: char) -> bool {
+    (REGIONAL_A..REGIONAL_A + 26).contains(&u32::from(c))
+}
+
+/// Splits a run of flag emoji (`🇪🇸🇫🇷`, `🇪🇸 🇫🇷`) into the flags; `None` if anything else is
+/// in it or it is empty.
+fn split_flags(input: &str) -> Option<Vec<&str>> {
+    let mut flags = Vec::new();
+    let mut rest = input.trim_start();
+    while !rest.is_empty() {
+        let mut chars = rest.chars();
+        let first = chars.next()?;
+        let len = if is_regional_indicator(first) {
+            let second = chars.next().filter(|c| is_regional_indicator(*c))?;
+            first.len_utf8() + second.len_utf8()
+        } else if first == BLACK_FLAG {
+            let mut len = first.len_utf8();
+            loop {
+                let c = chars.next()?;
+                len += c.len_utf8();
+                if c == CANCEL_TAG {
+                    break;
+                }
+                if !(TAG_BASE + 0x20..TAG_BASE + 0x7F).contains(&u32::from(c)) {
+                    return None;
+                }
+            }
+            len
+        } else {
+            return None;
+        };
+        let (flag, after) = rest.split_at(len);
+        flags.push(flag);
+        // An emoji presentation selector may follow a flag.
+        rest = after.trim_start_matches('\u{FE0F}').trim_start();
+    }
+    (!flags.is_empty()).then_some(flags)
+}
+
 /// Trailing characters ignored by [`Lang::lookup`] (besides whitespace).
 const TRAILING_PUNCT: &[char] = &[
     '.', ',', '!', '?', ';', ':', '。', '，', '！', '？', '；', '：', '؟', '،',
@@ -404,7 +677,31 @@ impl Lang {
         if let Some(lang) = INDEX.get(&key).or_else(|| INDEX.get(&fold(&key))) {
             return Some(lang);
         }
-        tag_base(&key).and_then(by_any_code)
+        if let Some(lang) = tag_base(&key).and_then(by_any_code) {
+            return Some(lang);
+        }
+        match Lang::from_flags(&key)?.as_slice() {
+            [lang] => Some(lang),
+            _ => None,
+        }
+    }
+
+    /// The languages of a run of flag emoji, in order (`"🇪🇸🇫🇷"`, `"🇯🇵 🇩🇪"` -> Spanish,
+    /// French; Japanese, German): each flag stands for its country's main language (🇧🇷 and 🇵🇹
+    /// for Portuguese, 🇺🇸 and 🇬🇧 for English, 🏴󠁧󠁢󠁷󠁬󠁳󠁿 for Welsh). `None` unless the input is
+    /// nothing but known flags (and whitespace).
+    pub fn from_flags(input: &str) -> Option<Vec<&'static Lang>> {
+        split_flags(input)?
+            .into_iter()
+            .map(|flag| FLAGS.get(flag).copied())
+            .collect()
+    }
+
+    /// A representative flag emoji for showing the language (es -> 🇪🇸, en -> 🇬🇧, pt -> 🇵🇹,
+    /// zh -> 🇨🇳, ar -> 🇸🇦, hi -> 🇮🇳); `None` for languages with no single country
+    /// (Esperanto, Latin, Basque, Tamil, ...). [`Lang::lookup`] maps every such flag back.
+    pub fn flag(&self) -> Option<&'static str> {
+        DISPLAY.get(self.code).map(String::as_str)
     }
 
     /// The language with exactly this ISO 639-1 code, case-insensitively (`nb` and `iw` included).
@@ -632,6 +929,106 @@ mod tests {
             "pt-toolongsubtag",
         ] {
             assert_eq!(code_of(input), None, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn flags_stand_for_their_country_language() {
+        for (input, code) in [
+            ("🇪🇸", "es"),
+            ("🇫🇷", "fr"),
+            ("🇩🇪", "de"),
+            ("🇯🇵", "ja"),
+            ("🇬🇧", "en"),
+            ("🇺🇸", "en"),
+            ("🇧🇷", "pt"),
+            ("🇵🇹", "pt"),
+            ("🇨🇳", "zh"),
+            ("🇹🇼", "zh"),
+            ("🇷🇺", "ru"),
+            ("🇺🇦", "uk"),
+            ("🇰🇷", "ko"),
+            ("🇮🇹", "it"),
+            (" 🇲🇽! ", "es"),
+            (
+                "🏴\u{E0067}\u{E0062}\u{E0077}\u{E006C}\u{E0073}\u{E007F}",
+                "cy",
+            ),
+        ] {
+            assert_eq!(code_of(input), Some(code), "input {input:?}");
+        }
+        // Unknown or multilingual regions, broken sequences and several flags at once.
+        for input in [
+            "🇦🇶",
+            "🇨🇭",
+            "🇪",
+            "🇪🇸🇫",
+            "🏴",
+            "🏴\u{E0067}\u{E0062}",
+            "🇪🇸🇫🇷",
+            "🇪🇸x",
+        ] {
+            assert_eq!(code_of(input), None, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn runs_of_flags_split_into_languages() {
+        let codes = |input: &str| {
+            Lang::from_flags(input).map(|langs| langs.iter().map(|l| l.code).collect::<Vec<_>>())
+        };
+        assert_eq!(codes("🇪🇸🇫🇷"), Some(vec!["es", "fr"]));
+        assert_eq!(codes(" 🇯🇵 🇩🇪\u{FE0F}🇧🇷 "), Some(vec!["ja", "de", "pt"]));
+        assert_eq!(codes("🇪🇸"), Some(vec!["es"]));
+        assert_eq!(codes("🇪🇸🇦🇶"), None, "one unknown flag spoils the run");
+        assert_eq!(codes("🇪🇸 and 🇫🇷"), None);
+        assert_eq!(codes(""), None);
+        assert_eq!(codes("es"), None);
+    }
+
+    #[test]
+    fn display_flags_round_trip() {
+        let flag = |code: &str| Lang::from_code(code).and_then(Lang::flag);
+        assert_eq!(flag("es"), Some("🇪🇸"));
+        assert_eq!(flag("en"), Some("🇬🇧"));
+        assert_eq!(flag("pt"), Some("🇵🇹"));
+        assert_eq!(flag("zh"), Some("🇨🇳"));
+        assert_eq!(flag("ar"), Some("🇸🇦"));
+        assert_eq!(flag("hi"), Some("🇮🇳"));
+        for code in ["eo", "la", "eu", "ta", "yo"] {
+            assert_eq!(flag(code), None, "{code}");
+        }
+        let mut with_flag = 0;
+        for lang in LANGUAGES {
+            if let Some(f) = lang.flag() {
+                assert_eq!(Lang::lookup(f), Some(lang), "flag {f} of {}", lang.code);
+                with_flag += 1;
+            }
+        }
+        assert_eq!(with_flag, DISPLAY_FLAGS.len());
+    }
+
+    #[test]
+    fn flag_tables_are_consistent() {
+        let mut regions = HashSet::new();
+        for (region, code) in FLAG_REGIONS {
+            assert!(regions.insert(region), "duplicate region {region}");
+            assert!(by_any_code(code).is_some(), "{region} -> unknown {code}");
+            assert_eq!(split_flags(&flag_emoji(region)).map(|f| f.len()), Some(1));
+        }
+        assert_eq!(FLAGS.len(), FLAG_REGIONS.len());
+        assert!(
+            FLAG_REGIONS.len() >= 60,
+            "only {} flags",
+            FLAG_REGIONS.len()
+        );
+        let mut langs = HashSet::new();
+        for (code, region) in DISPLAY_FLAGS {
+            assert!(langs.insert(code), "duplicate display flag for {code}");
+            assert!(
+                FLAG_REGIONS.contains(&(*region, *code)),
+                "display flag {region} for {code} is not a lookup flag"
+            );
         }
     }
 

@@ -15,7 +15,8 @@
 //! - [`providers`]: one trait, one file per translation provider (offline demo,
 //!   OpenAI-compatible), plus the circuit breaker.
 //! - [`roma`]: the coordinator's engine: atomize, plan, execute, aggregate.
-//! - [`command`]: what users can say; [`replies`]: what the bot says back; [`lang`]: languages.
+//! - [`command`]: what users can say; [`replies`]: what the bot says back; [`lang`]: languages;
+//!   [`detect`]: which language a text is in.
 //! - [`config`], [`telemetry`] (logs, metrics), [`domain`] (shared vocabulary), [`secret`].
 //!
 //! A message travels: platform → session actor (recorded in the ledger) → conversation actor
@@ -29,6 +30,7 @@ pub mod app;
 pub mod command;
 pub mod config;
 pub mod delivery;
+pub mod detect;
 pub mod domain;
 pub mod lang;
 pub mod platforms;

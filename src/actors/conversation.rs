@@ -204,6 +204,7 @@ fn voice_request(
     inbound: &Inbound,
     voice: &Voice,
     limits: Limits,
+    context: &command::Context<'_>,
 ) -> Result<(Input, command::Request), Resolution> {
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
     let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
@@ -233,6 +234,9 @@ fn voice_request(
         Some(format!("\u{2026} {caption}"))
     } else if !caption.is_empty() && command::is_language_list(caption) {
         Some(format!("\u{2026} -> {caption}"))
+    } else if caption.is_empty() && context.private && !context.default_targets.is_empty() {
+        // No caption in a private chat: the user's default languages.
+        Some("\u{2026}".to_string())
     } else {
         None
     };
@@ -245,7 +249,11 @@ fn voice_request(
     let Some(stand_in) = stand_in else {
         return Ok((speech, no_targets));
     };
-    match command::parse(&stand_in, None, limits) {
+    let context = command::Context {
+        quoted: None,
+        ..*context
+    };
+    match command::parse(&stand_in, None, limits, &context) {
         Ok(Command::Translate(request)) => Ok((speech, request)),
         Ok(_) => Ok((speech, no_targets)),
         Err(e) => Err(reply(replies::parse_error(loc, &e), ReplyOutcome::Rejected)),
@@ -321,13 +329,30 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         max_targets: deps.config.max_targets,
     };
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
+    let defaults = deps.store.defaults(&inbound.user).unwrap_or_else(|e| {
+        tracing::warn!(message = %inbound.key, error = %e, "cannot read the user's settings");
+        Vec::new()
+    });
+    let context = command::Context {
+        quoted: None,
+        default_targets: &defaults,
+        private: inbound.chat_kind == ChatKind::Private,
+    };
     if let Some(voice) = &inbound.voice {
-        return match voice_request(deps, inbound, voice, limits) {
+        return match voice_request(deps, inbound, voice, limits, &context) {
             Ok((input, request)) => translate(deps, inbound, input, request, deadline).await,
             Err(resolution) => resolution,
         };
     }
-    match command::parse(&inbound.text, inbound.truncated, limits) {
+    match command::parse(&inbound.text, inbound.truncated, limits, &context) {
+        Ok(
+            command @ (Command::SetDefaults(_)
+            | Command::ShowDefaults
+            | Command::ClearDefaults
+            | Command::Favorites
+            | Command::History
+            | Command::Forget),
+        ) => settings(deps, inbound, command, &defaults),
         Ok(Command::Help) => reply(
             replies::help(loc, limits, deps.demo_only, deps.voice.is_some()),
             ReplyOutcome::Info,
@@ -339,6 +364,73 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         Ok(Command::Translate(request)) => {
             let input = Input::Text(request.text.as_str().into());
             translate(deps, inbound, input, request, deadline).await
+        }
+    }
+}
+
+/// Entries `/history` shows.
+const HISTORY_SHOWN: usize = 10;
+
+/// Most-used languages `/favorites` shows.
+const FAVORITES_SHOWN: usize = 8;
+
+/// `/lang`, `/favorites`, `/history` and `/forget`: the user's own settings and data.
+fn settings(
+    deps: &ConversationDeps,
+    inbound: &Inbound,
+    command: Command,
+    defaults: &[&'static crate::lang::Lang],
+) -> Resolution {
+    let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
+    let store = &deps.store;
+    let user = &inbound.user;
+    let result = match command {
+        Command::SetDefaults(langs) => store
+            .set_defaults(user, &langs, SystemTime::now())
+            .map(|()| replies::defaults_set(loc, &langs)),
+        Command::ClearDefaults => store
+            .set_defaults(user, &[], SystemTime::now())
+            .map(|()| replies::defaults_cleared(loc)),
+        Command::ShowDefaults => Ok(replies::defaults_shown(loc, defaults)),
+        Command::Favorites => store.favorites(user).map(|mut used| {
+            used.truncate(FAVORITES_SHOWN);
+            replies::favorites(loc, &used, defaults)
+        }),
+        Command::History if !deps.users.history => Ok(replies::history_disabled(loc)),
+        Command::History
+            if inbound.chat_kind == ChatKind::Group && !deps.users.history_in_groups =>
+        {
+            Ok(replies::history_off_in_groups(loc))
+        }
+        Command::History => store.history(user, HISTORY_SHOWN).map(|entries| {
+            let lines: Vec<replies::HistoryLine> = entries
+                .into_iter()
+                .map(|e| replies::HistoryLine {
+                    when: e.at,
+                    source: e.source,
+                    targets: e.targets,
+                    text: e.text,
+                })
+                .collect();
+            replies::history(loc, &lines)
+        }),
+        Command::Forget => store.forget(user).map(|removed| {
+            tracing::info!(message = %inbound.key, records = removed, "forgot a user at their request");
+            replies::forgotten(loc, removed)
+        }),
+        _ => Ok(replies::internal_error(loc)),
+    };
+    match result {
+        Ok(text) => Resolution::Reply {
+            text,
+            outcome: ReplyOutcome::Info,
+        },
+        Err(e) => {
+            tracing::warn!(message = %inbound.key, error = %e, "user settings store failed");
+            Resolution::Reply {
+                text: replies::store_unavailable(loc),
+                outcome: ReplyOutcome::Error,
+            }
         }
     }
 }

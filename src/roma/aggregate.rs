@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(
             r.text,
             "1/2 translated; German failed: all providers busy, try again in a minute\n\
-             Spanish: Hola (via p)"
+             🇪🇸 Spanish: Hola (via p)"
         );
     }
 
@@ -203,7 +203,7 @@ mod tests {
             source: None,
             transcript: None,
         });
-        assert_eq!(r.text, "Spanish: Hola\nFrench: Salut");
+        assert_eq!(r.text, "🇪🇸 Spanish: Hola\n🇫🇷 French: Salut");
         assert_eq!(r.outcome, ReplyOutcome::Translated);
     }
 
@@ -221,7 +221,7 @@ mod tests {
         });
         assert_eq!(
             r.text,
-            "2/3 translated; German failed: provider timed out\nSpanish: Hola\nFrench: Salut"
+            "2/3 translated; German failed: provider timed out\n🇪🇸 Spanish: Hola\n🇫🇷 French: Salut"
         );
         assert_eq!(r.outcome, ReplyOutcome::Partial);
     }
@@ -245,5 +245,65 @@ mod tests {
         );
         assert!(r.text.contains("offline demo"), "{}", r.text);
         assert_eq!(r.outcome, ReplyOutcome::Failed);
+    }
+
+    #[test]
+    fn the_source_language_and_multi_line_translations() {
+        let r = aggregate_plain(&RomaOutcome {
+            results: vec![ok("en", "Hello\nworld"), ok("fr", "Salut")],
+            demo_only: false,
+            source: Some(crate::roma::Source {
+                lang: Lang::from_code("it").expect("it"),
+                detected: true,
+            }),
+            transcript: None,
+        });
+        assert_eq!(
+            r.text,
+            "🇮🇹 from Italian (detected)\n🇬🇧 English:\nHello\nworld\n🇫🇷 French: Salut"
+        );
+    }
+
+    #[test]
+    fn voice_shows_what_was_heard_or_why_not() {
+        let heard = aggregate_plain(&RomaOutcome {
+            results: vec![ok("es", "Hola")],
+            demo_only: false,
+            source: None,
+            transcript: Some(Ok("hello".into())),
+        });
+        assert_eq!(heard.text, "🎤 “hello”\n🇪🇸 Spanish: Hola");
+        let only = aggregate_plain(&RomaOutcome {
+            results: vec![],
+            demo_only: false,
+            source: None,
+            transcript: Some(Ok("hello".into())),
+        });
+        assert_eq!(only.outcome, ReplyOutcome::Info);
+        assert!(only.text.contains("hello"), "{}", only.text);
+        let failed = aggregate_plain(&RomaOutcome {
+            results: vec![err("es", ProviderError::Timeout)],
+            demo_only: false,
+            source: None,
+            transcript: Some(Err(SpeechError::Transcribe(ProviderError::Timeout))),
+        });
+        assert_eq!(failed.outcome, ReplyOutcome::Failed);
+        assert!(failed.text.contains("timed out"), "{}", failed.text);
+    }
+
+    #[test]
+    fn the_reply_speaks_the_users_language() {
+        let r = aggregate(
+            &RomaOutcome {
+                results: vec![ok("en", "Hello"), err("ja", ProviderError::Timeout)],
+                demo_only: false,
+                source: None,
+                transcript: None,
+            },
+            false,
+            Locale::from_tag(Some("es")),
+        );
+        let first = r.text.lines().next().unwrap_or_default();
+        assert!(first.starts_with("1 de 2 traducidos"), "{first}");
     }
 }

@@ -104,8 +104,9 @@ pub struct RomaOutcome {
     pub transcript: Option<Result<String, SpeechError>>,
 }
 
-/// The source language of `text` when a detector is confident about it.
+/// The source language of `text` when the detector is confident about it.
 pub fn detect_source(text: &str) -> Option<&'static Lang> {
-    let _ = text;
-    None
+    crate::detect::detect(text)
+        .filter(|d| d.confident)
+        .map(|d| d.lang)
 }
