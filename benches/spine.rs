@@ -49,6 +49,7 @@ impl CountingPlatform {
             reply_to: None,
             text: text.into(),
             truncated: None,
+            quoted: None,
             user_language: None,
             voice: None,
             received_at: std::time::SystemTime::now(),

@@ -113,6 +113,12 @@ pub struct Inbound {
     /// The platform cut the text because it exceeded the adapter's hard cap; the original was
     /// at least this many characters long.
     pub truncated: Option<usize>,
+    /// The text of the message this one replies to (or the part of it the user quoted), when
+    /// the platform delivers it. Passed through like `text`: unchanged, control characters
+    /// included (the parser sanitises), and bounded by the platform's own message limit (the
+    /// Telegram and Discord adapters do not cut `text` either; the console has no replies).
+    /// `None` for a reply to a message without text (a sticker, a photo without caption).
+    pub quoted: Option<String>,
     /// The user's interface language as the platform reports it (IETF tag, e.g. `es`, `pt-br`).
     pub user_language: Option<Arc<str>>,
     /// A voice message to transcribe; `text` then holds its caption (possibly empty).

@@ -4,10 +4,12 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tolmach::App;
+use tolmach::platforms::Platform;
 use tolmach::supervision::ActorKind;
 use tolmach::telemetry::metrics::{Metric, Metrics};
 use tolmach_testkit::{
@@ -62,6 +64,16 @@ async fn world_with(tune: impl FnOnce(FakeDiscord) -> FakeDiscord) -> FakeDiscor
 /// The runtime on the fake Discord, with fast pacing unless `env` says otherwise. Returns once
 /// the first gateway session is up.
 async fn start_bot(fake: &FakeDiscord, dir: &std::path::Path, env: &[(&str, &str)]) -> App {
+    start_bot_with(fake, dir, env, |p| p).await
+}
+
+/// [`start_bot`], with the platforms passed through `wrap` first.
+async fn start_bot_with(
+    fake: &FakeDiscord,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    wrap: impl Fn(Arc<dyn Platform>) -> Arc<dyn Platform>,
+) -> App {
     let api_url = fake.rest_url();
     let dir_s = dir.display().to_string();
     let mut vars: Vec<(&str, &str)> = vec![
@@ -76,6 +88,8 @@ async fn start_bot(fake: &FakeDiscord, dir: &std::path::Path, env: &[(&str, &str
     let config = common::config(&vars);
     let metrics = Metrics::new();
     let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
+    assert_eq!(platforms.len(), 1, "discord only");
+    let platforms = platforms.into_iter().map(wrap).collect();
     let identifies = fake.identify_count();
     let app = App::start_with(config, metrics, platforms)
         .await
@@ -192,6 +206,64 @@ async fn guild_and_dm_messages_are_answered_with_a_quote_and_no_pings() {
     common::settle(&app).await;
     app.shutdown().await;
     assert_exactly_once(&fake, &[prefix, mention, dm, dm_command, ping, follow_up]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn replies_hand_the_runtime_the_referenced_text() {
+    let fake = world().await;
+    let dir = data_dir("quoted");
+    let received = common::Received::new();
+    let app = start_bot_with(&fake, &dir, &[], |p| received.tap(p)).await;
+    let said = fake.user_message(GENERAL, &bob(), "Bis morgen,\nbleibt gesund!");
+    let picture = fake.push_message(DcMessage::new(GENERAL, &bob(), "").attachment(
+        1_300_000_000_000_000_777,
+        "cat.png",
+        "image/png",
+        48_213,
+        "http://127.0.0.1:9/cat.png",
+    ));
+    let asks = [
+        fake.user_reply(GENERAL, &alice(), "!tr en", said),
+        fake.user_reply(GENERAL, &alice(), "!tr fr", picture),
+        fake.user_reply(
+            DM,
+            &alice(),
+            "!tr en",
+            fake.user_message(DM, &alice(), "Hallo!"),
+        ),
+    ];
+    // Bob's messages (and the DM "Hallo!") are answered or ignored on their own; pick out the
+    // replies by id.
+    let got = received.wait_for(4).await;
+    let quoted: Vec<Option<&str>> = asks
+        .iter()
+        .map(|id| {
+            let inbound = got
+                .iter()
+                .find(|i| *i.key.id == *id.to_string())
+                .unwrap_or_else(|| panic!("message {id} not received: {got:?}"));
+            assert!(inbound.text.starts_with("/tr "), "{inbound:?}");
+            inbound.quoted.as_deref()
+        })
+        .collect();
+    assert_eq!(
+        quoted,
+        [Some("Bis morgen,\nbleibt gesund!"), None, Some("Hallo!")]
+    );
+    // Each is answered once. What the answer says is the parser's business; it does not read
+    // `quoted` yet.
+    assert!(fake.wait_for_created(4, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let hello = got
+        .iter()
+        .find(|i| i.quoted.is_none() && i.text == "Hallo!")
+        .map(|i| i.key.id.parse::<u64>().expect("a message id"))
+        .expect("the DM is received");
+    let mut all = asks.to_vec();
+    all.push(hello);
+    assert_exactly_once(&fake, &all);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -117,6 +117,7 @@ async fn a_redelivered_message_is_answered_once() {
         reply_to: Some("7".into()),
         text: "/tr es hello".into(),
         truncated: None,
+        quoted: None,
         user_language: None,
         voice: None,
         received_at: std::time::SystemTime::now(),

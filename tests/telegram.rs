@@ -4,10 +4,12 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tolmach::App;
+use tolmach::platforms::Platform;
 use tolmach::supervision::ActorKind;
 use tolmach::telemetry::metrics::{Metric, Metrics};
 use tolmach_testkit::{FakeTelegram, Fault, MessageBuilder, TgChat, TgUser};
@@ -29,6 +31,16 @@ fn data_dir(name: &str) -> std::path::PathBuf {
 
 /// The runtime on the fake Telegram. Pacing is fast unless `env` says otherwise.
 async fn start_bot(fake: &FakeTelegram, name: &str, env: &[(&str, &str)]) -> App {
+    start_bot_with(fake, name, env, |p| p).await
+}
+
+/// [`start_bot`], with the platforms passed through `wrap` first.
+async fn start_bot_with(
+    fake: &FakeTelegram,
+    name: &str,
+    env: &[(&str, &str)],
+    wrap: impl Fn(Arc<dyn Platform>) -> Arc<dyn Platform>,
+) -> App {
     let dir = data_dir(name);
     let api_url = fake.api_url();
     let dir_s = dir.display().to_string();
@@ -44,7 +56,9 @@ async fn start_bot(fake: &FakeTelegram, name: &str, env: &[(&str, &str)]) -> App
     vars.extend_from_slice(env);
     let config = common::config(&vars);
     let metrics = Metrics::new();
-    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
+    let mut platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
+    assert_eq!(platforms.len(), 1, "telegram only");
+    platforms = platforms.into_iter().map(wrap).collect();
     App::start_with(config, metrics, platforms)
         .await
         .expect("runtime starts")
@@ -185,6 +199,51 @@ async fn group_chats_answer_only_what_is_addressed_to_the_bot() {
     assert!(text_for(u3)[0].starts_with("German: Danke"));
     assert!(text_for(u4)[0].starts_with("Italian: Arrivederci"));
     assert!(text_for(u5)[0].starts_with("Portuguese: Bem-vindo"));
+}
+
+#[tokio::test]
+async fn replies_hand_the_runtime_the_quoted_text() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let received = common::Received::new();
+    let app = start_bot_with(&fake, "quoted", &[], |p| received.tap(p)).await;
+    let group = TgChat::supergroup(-1001, "Freunde");
+    let bob = TgUser::new(50, "Bob");
+    let said = fake.send_text(&group, &bob, "Guten Morgen zusammen! Wie geht's euch?");
+    let said = fake.message_id_of(said).expect("a message");
+    let sticker = fake.push_message(MessageBuilder::sticker(&group, &bob));
+    let sticker = fake.message_id_of(sticker).expect("a message");
+    let asks = [
+        fake.push_message(
+            MessageBuilder::text(&group, &ann(), "/tr en")
+                .reply_to(said)
+                .quote("Wie geht's euch?"),
+        ),
+        fake.push_message(MessageBuilder::text(&group, &ann(), "/tr fr").reply_to(said)),
+        fake.push_message(MessageBuilder::text(&group, &ann(), "/tr en").reply_to(sticker)),
+    ];
+    // Bob's chatter and sticker are not addressed to the bot: only Ann's replies come through.
+    let got = received.wait_for(3).await;
+    let quoted: Vec<Option<&str>> = got.iter().map(|i| i.quoted.as_deref()).collect();
+    assert_eq!(
+        quoted,
+        [
+            Some("Wie geht's euch?"),
+            Some("Guten Morgen zusammen! Wie geht's euch?"),
+            None
+        ]
+    );
+    assert!(got.iter().all(|i| i.text.starts_with("/tr ")));
+    // Each is answered once. What the answer says is the parser's business; it does not read
+    // `quoted` yet.
+    assert!(fake.wait_for_sent(3, PATIENCE).await);
+    let mut answered: Vec<Option<i64>> =
+        fake.sent().iter().map(|s| s.reply_to_message_id).collect();
+    answered.sort_unstable();
+    let mut asked: Vec<Option<i64>> = asks.iter().map(|u| fake.message_id_of(*u)).collect();
+    asked.sort_unstable();
+    assert_eq!(answered, asked);
+    app.shutdown().await;
+    assert_eq!(received.all().len(), 3, "nothing else came through");
 }
 
 #[tokio::test]

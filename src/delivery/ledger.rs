@@ -358,6 +358,7 @@ mod tests {
             reply_to: Some(id.into()),
             text: "hi".into(),
             truncated: None,
+            quoted: None,
             user_language: None,
             voice: None,
             received_at: SystemTime::now(),

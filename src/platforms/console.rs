@@ -81,6 +81,7 @@ fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<
             reply_to: Some(id.into()),
             text,
             truncated,
+            quoted: None,
             user_language: None,
             voice: None,
             received_at: SystemTime::now(),

@@ -62,6 +62,7 @@ impl MemoryPlatform {
             reply_to: Some(id.as_str().into()),
             text: text.to_string(),
             truncated: None,
+            quoted: None,
             user_language: None,
             voice: None,
             received_at: SystemTime::now(),

@@ -8,7 +8,7 @@
 //!
 //! * **the users' side**: [`FakeTelegram::send_text`], [`FakeTelegram::push_message`]
 //!   (with a [`MessageBuilder`] for photos, voice notes, stickers, service messages,
-//!   edits, channel posts and replies) and [`FakeTelegram::push_update`] (raw JSON) queue
+//!   edits, channel posts, and replies with or without a quote) and [`FakeTelegram::push_update`] (raw JSON) queue
 //!   updates that the bot receives through `getUpdates`;
 //! * **the bot's side**: every call is recorded ([`FakeTelegram::calls`]), every accepted
 //!   `sendMessage` too ([`FakeTelegram::sent`]), and [`FakeTelegram::wait_for_sent`] /
@@ -546,6 +546,7 @@ pub struct MessageBuilder {
     from: TgUser,
     content: Content,
     reply_to: Option<i64>,
+    quote: Option<String>,
     edited: bool,
     channel_post: bool,
     message_id: Option<i64>,
@@ -560,6 +561,7 @@ impl MessageBuilder {
             from: from.clone(),
             content,
             reply_to: None,
+            quote: None,
             edited: false,
             channel_post: false,
             message_id: None,
@@ -621,6 +623,15 @@ impl MessageBuilder {
     /// is left out (Telegram does the same for messages that are gone).
     pub fn reply_to(mut self, message_id: i64) -> MessageBuilder {
         self.reply_to = Some(message_id);
+        self
+    }
+
+    /// Adds the part of the replied-to message the user selected: `quote` (a `TextQuote`,
+    /// `is_manual`), with `position` = where `text` starts in the original's text or caption
+    /// in UTF-16 code units (0 if the fake does not find it). Use with
+    /// [`reply_to`](Self::reply_to); Telegram sends a quote only with a reply.
+    pub fn quote(mut self, text: &str) -> MessageBuilder {
+        self.quote = Some(text.to_owned());
         self
     }
 
@@ -686,10 +697,24 @@ impl MessageBuilder {
         if self.edited {
             m.insert("edit_date".into(), now.into());
         }
-        if let Some(reply_to) = self.reply_to
-            && let Some(original) = state.messages.get(&(chat_id, reply_to))
-        {
+        let original = self
+            .reply_to
+            .and_then(|reply_to| state.messages.get(&(chat_id, reply_to)));
+        if let Some(original) = original {
             m.insert("reply_to_message".into(), original.clone());
+        }
+        if let Some(quote) = self.quote {
+            let whole = original
+                .and_then(|o| o.get("text").or_else(|| o.get("caption")))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let position = whole
+                .find(quote.as_str())
+                .map_or(0, |at| whole[..at].encode_utf16().count());
+            m.insert(
+                "quote".into(),
+                json!({"text": quote, "position": position, "is_manual": true}),
+            );
         }
         let file_ref = |id: &str, default_size: u64| -> (Value, Value, Value) {
             let size = state
@@ -2362,6 +2387,51 @@ mod tests {
         assert_eq!(sent.reply_to_message().unwrap().text(), Some("hello"));
         assert_eq!(sent.chat.first_name(), Some("A"));
         assert_eq!(sent.id, MessageId(9));
+    }
+
+    #[tokio::test]
+    async fn replies_quote_part_of_the_original_in_utf16_positions() {
+        let (fake, bot) = setup().await;
+        let group = TgChat::supergroup(-1_001_234_567_890, "Super");
+        let bob = TgUser::new(50, "Bob");
+        let first = fake.send_text(&group, &bob, "😀 Guten Morgen! Wie geht's?");
+        let first = fake.message_id_of(first).unwrap();
+        let photo = fake.push_message(MessageBuilder::photo_with_caption(
+            &group,
+            &bob,
+            "Blick vom Balkon",
+        ));
+        let photo = fake.message_id_of(photo).unwrap();
+        fake.push_message(
+            MessageBuilder::text(&group, &alice(), "/tr en")
+                .reply_to(first)
+                .quote("Wie geht's?"),
+        );
+        fake.push_message(
+            MessageBuilder::text(&group, &alice(), "/tr en")
+                .reply_to(photo)
+                .quote("Balkon"),
+        );
+        fake.push_message(MessageBuilder::text(&group, &alice(), "/tr en").reply_to(first));
+
+        let updates = bot.get_updates().await.unwrap();
+        let m = message_of(&updates[2]);
+        assert_eq!(
+            m.reply_to_message().unwrap().text(),
+            Some("😀 Guten Morgen! Wie geht's?")
+        );
+        let quote = m.quote().unwrap();
+        assert_eq!(quote.text, "Wie geht's?");
+        // The emoji is two UTF-16 code units.
+        assert_eq!(quote.position, 17);
+        assert!(quote.is_manual);
+        let m = message_of(&updates[3]);
+        assert_eq!(
+            m.reply_to_message().unwrap().caption(),
+            Some("Blick vom Balkon")
+        );
+        assert_eq!(m.quote().unwrap().position, 10);
+        assert!(message_of(&updates[4]).quote().is_none());
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: a configuration for tests, a runtime on the
-//! in-memory platform, and tree navigation.
+//! in-memory platform, tree navigation, and a record of what a platform hands the runtime ([`Received`]).
 
 #![allow(dead_code)]
 
@@ -8,8 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::ActorId;
+use tokio::sync::watch;
+use tolmach::delivery::pacing::Pacing;
+use tolmach::domain::{Inbound, MessageKey, Outbound, PlatformId, Voice};
 use tolmach::platforms::memory::MemoryPlatform;
-use tolmach::supervision::{NodeStatus, TreeNode};
+use tolmach::platforms::{MediaError, Platform, SendError};
+use tolmach::supervision::{ChildSpec, NodeStatus, SupervisorTemplate, TreeNode};
 use tolmach::{App, Config};
 
 /// Long enough for a slow CI machine; a healthy run takes milliseconds.
@@ -191,4 +195,96 @@ pub fn check_repeats(
         );
     }
     at.len() - 1
+}
+
+/// What the runtime received from the platforms tapped with [`Received::tap`], in order: the
+/// adapter's output, observable without relying on a reply that depends on it.
+#[derive(Clone)]
+pub struct Received(Arc<watch::Sender<Vec<Inbound>>>);
+
+impl Default for Received {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(Vec::new())))
+    }
+}
+
+impl Received {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `inner`, handing the runtime what it receives and keeping a copy here.
+    pub fn tap(&self, inner: Arc<dyn Platform>) -> Arc<dyn Platform> {
+        Arc::new(Tap {
+            inner,
+            seen: self.clone(),
+        })
+    }
+
+    pub fn all(&self) -> Vec<Inbound> {
+        self.0.borrow().clone()
+    }
+
+    /// Waits until `n` messages were received (panics after [`PATIENCE`]); returns all so far.
+    pub async fn wait_for(&self, n: usize) -> Vec<Inbound> {
+        let mut seen = self.0.subscribe();
+        match tokio::time::timeout(PATIENCE, seen.wait_for(|v| v.len() >= n)).await {
+            Ok(Ok(v)) => v.clone(),
+            _ => panic!("received {:?}, not {n} messages", self.all()),
+        }
+    }
+}
+
+/// See [`Received::tap`].
+struct Tap {
+    inner: Arc<dyn Platform>,
+    seen: Received,
+}
+
+#[async_trait::async_trait]
+impl Platform for Tap {
+    fn id(&self) -> PlatformId {
+        self.inner.id()
+    }
+
+    async fn recv(&self) -> Option<Inbound> {
+        // Cancel safe like the inner `recv`: the copy is taken without awaiting.
+        let inbound = self.inner.recv().await;
+        if let Some(m) = &inbound {
+            self.seen.0.send_modify(|v| v.push(m.clone()));
+        }
+        inbound
+    }
+
+    async fn send(&self, reply: &Outbound) -> Result<(), SendError> {
+        self.inner.send(reply).await
+    }
+
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    fn max_reply_chars(&self) -> usize {
+        self.inner.max_reply_chars()
+    }
+
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
+    }
+
+    fn ack(&self, key: &MessageKey) {
+        self.inner.ack(key);
+    }
+
+    async fn actors(&self, template: &SupervisorTemplate) -> Result<Vec<ChildSpec>, String> {
+        self.inner.actors(template).await
+    }
+
+    async fn finish(&self, deadline: tokio::time::Instant) {
+        self.inner.finish(deadline).await;
+    }
+
+    async fn fetch_voice(&self, voice: &Voice) -> Result<Vec<u8>, MediaError> {
+        self.inner.fetch_voice(voice).await
+    }
 }

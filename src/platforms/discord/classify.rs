@@ -7,8 +7,11 @@
 //! webhooks, system messages (joins, pins...), messages without text, chatter not addressed to the
 //! bot.
 //!
+//! A reply carries the text of the message it replies to in [`Inbound::quoted`].
+//!
 //! Interactions: `/translate text:... to:...` becomes `translate <text> to <to>`; the
-//! "Translate" message command translates the target message into the user's Discord language.
+//! "Translate" message command translates the target message into the user's Discord language
+//! (the target's text is the request itself, so `quoted` stays empty).
 //!
 //! The reply route travels in [`Inbound::reply_to`]: `m:<message id>` for a message,
 //! `ie:<application id>:<token>` / `ip:...` for an ephemeral / public interaction response.
@@ -103,10 +106,30 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
         reply_to: Some(format!("m:{}", m.id.get()).into()),
         text,
         truncated: None,
+        quoted: quoted(m),
         user_language: None,
         voice: None,
         received_at: SystemTime::now(),
     }))
+}
+
+/// The text of the message `m` replies to (type 19, whose `referenced_message` Discord includes
+/// unless that message was deleted), or of the message that one forwards. `None` when there is
+/// no text: an attachment-only message, or content the bot may not read (without the
+/// MESSAGE_CONTENT intent it arrives empty).
+fn quoted(m: &Message) -> Option<String> {
+    if m.kind != MessageType::InlineReply {
+        return None;
+    }
+    let original = m.referenced_message.as_deref()?;
+    let forwarded = original
+        .message_snapshots
+        .iter()
+        .map(|s| s.content.as_str());
+    std::iter::once(original.content.as_str())
+        .chain(forwarded)
+        .find(|t| !t.trim().is_empty())
+        .map(str::to_string)
 }
 
 /// `!tr es hello` → `/tr es hello` (the parser's command form).
@@ -215,6 +238,7 @@ pub fn interaction(i: &CommandInteraction) -> Classified {
         reply_to: Some(route.into()),
         text,
         truncated: None,
+        quoted: None,
         user_language: Some(Arc::from(i.locale.as_str())),
         voice: None,
         received_at: SystemTime::now(),
@@ -271,5 +295,141 @@ mod tests {
         assert_eq!(locale_language("pt-BR"), "pt");
         assert_eq!(locale_language("en-US"), "en");
         assert_eq!(locale_language("zz"), "en");
+    }
+
+    const GUILD: &str = "1100000000000000000";
+    const CHANNEL: &str = "1100000000000000001";
+    const BOT: u64 = 1_200_000_000_000_000_001;
+
+    fn me() -> Identity {
+        Identity {
+            bot: BOT,
+            application: 1_200_000_000_000_000_009,
+        }
+    }
+
+    fn user(id: &str, name: &str) -> serde_json::Value {
+        serde_json::json!({"id": id, "username": name, "global_name": name, "discriminator": "0",
+            "avatar": null, "public_flags": 0})
+    }
+
+    /// A message object as the gateway or REST sends it (no `guild_id`, `member`).
+    fn message_json(id: &str, author: serde_json::Value, content: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "channel_id": CHANNEL, "author": author, "content": content,
+            "timestamp": "2025-05-01T10:00:00.000000+00:00", "edited_timestamp": null,
+            "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "components": [], "pinned": false, "type": 0,
+            "flags": 0
+        })
+    }
+
+    /// Alice's `!tr en` in the guild replying to `original` (`null`: deleted), as
+    /// MESSAGE_CREATE's `d` carries it.
+    fn reply_to(original: serde_json::Value) -> Message {
+        let mut m = message_json(
+            "1300000000000000050",
+            user("1300000000000000001", "alice"),
+            "!tr en",
+        );
+        let reference = serde_json::json!({"type": 0, "channel_id": CHANNEL, "guild_id": GUILD,
+            "message_id": original.get("id").cloned().unwrap_or("1300000000000000040".into())});
+        if let Some(m) = m.as_object_mut() {
+            m.insert("type".into(), 19.into());
+            m.insert("guild_id".into(), GUILD.into());
+            m.insert(
+                "member".into(),
+                serde_json::json!({"roles": [], "joined_at":
+                "2024-01-01T00:00:00.000000+00:00", "deaf": false, "mute": false, "flags": 0}),
+            );
+            m.insert("message_reference".into(), reference);
+            m.insert("referenced_message".into(), original);
+        }
+        serde_json::from_value(m).expect("gateway message parses")
+    }
+
+    fn answered(m: &Message) -> Inbound {
+        match message(m, me(), "!") {
+            Classified::Answer(i) => *i,
+            Classified::Ignore(r) => panic!("ignored: {r}"),
+        }
+    }
+
+    #[test]
+    fn a_reply_carries_the_referenced_messages_text() {
+        let bob = user("1300000000000000002", "bob");
+        let original = message_json(
+            "1300000000000000040",
+            bob.clone(),
+            "Bis morgen,\nbleibt gesund!",
+        );
+        let i = answered(&reply_to(original));
+        assert_eq!(i.text, "/tr en");
+        assert_eq!(i.quoted.as_deref(), Some("Bis morgen,\nbleibt gesund!"));
+
+        // A reply to the bot's own message (addressed without a command) quotes it too.
+        let mut from_bot = message_json(
+            "1300000000000000041",
+            user(&BOT.to_string(), "tolmach"),
+            "Spanish: Hola",
+        );
+        if let Some(m) = from_bot.as_object_mut() {
+            m.insert("author".into(), serde_json::json!({"id": BOT.to_string(), "username": "tolmach", "discriminator": "0", "avatar": null, "bot": true}));
+        }
+        let mut reply = reply_to(from_bot);
+        reply.content = "de".into();
+        let i = answered(&reply);
+        assert_eq!(i.text, "de");
+        assert_eq!(i.quoted.as_deref(), Some("Spanish: Hola"));
+
+        let plain: Message = serde_json::from_value(message_json(
+            "1300000000000000051",
+            user("1300000000000000001", "alice"),
+            "!tr en hallo",
+        ))
+        .expect("parses");
+        assert_eq!(answered(&plain).quoted, None, "not a reply");
+    }
+
+    #[test]
+    fn a_reply_to_something_without_text_quotes_nothing() {
+        let bob = user("1300000000000000002", "bob");
+        let mut image = message_json("1300000000000000040", bob.clone(), "");
+        if let Some(m) = image.as_object_mut() {
+            m.insert(
+                "attachments".into(),
+                serde_json::json!([{
+                    "id": "1300000000000000099", "filename": "cat.png", "size": 48213,
+                    "url": "https://cdn.discordapp.com/attachments/1/2/cat.png",
+                    "proxy_url": "https://media.discordapp.net/attachments/1/2/cat.png",
+                    "content_type": "image/png", "width": 640, "height": 480
+                }]),
+            );
+        }
+        assert_eq!(answered(&reply_to(image)).quoted, None);
+        // Deleted before the reply arrived: Discord sends `referenced_message: null`.
+        assert_eq!(answered(&reply_to(serde_json::Value::Null)).quoted, None);
+    }
+
+    #[test]
+    fn a_reply_to_a_forwarded_message_quotes_what_was_forwarded() {
+        let bob = user("1300000000000000002", "bob");
+        let mut forward = message_json("1300000000000000040", bob, "");
+        if let Some(m) = forward.as_object_mut() {
+            m.insert(
+                "message_reference".into(),
+                serde_json::json!({"type": 1,
+                "channel_id": "1100000000000000777", "message_id": "1300000000000000007"}),
+            );
+            m.insert("message_snapshots".into(), serde_json::json!([{"message": {
+                "content": "Le train est annulé.", "timestamp": "2025-05-01T09:00:00.000000+00:00",
+                "edited_timestamp": null, "mentions": [], "mention_roles": [], "attachments": [],
+                "embeds": [], "type": 0, "flags": 0, "components": []
+            }}]));
+        }
+        assert_eq!(
+            answered(&reply_to(forward)).quoted.as_deref(),
+            Some("Le train est annulé.")
+        );
     }
 }
