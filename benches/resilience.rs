@@ -45,7 +45,10 @@ fn config(env: &[(String, String)]) -> Config {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let data = std::env::temp_dir().join(format!("tolmach-bench-res-{}", std::process::id()));
-    vars.insert("TOLMACH_RUNTIME_DATA_DIR".into(), data.display().to_string());
+    vars.insert(
+        "TOLMACH_RUNTIME_DATA_DIR".into(),
+        data.display().to_string(),
+    );
     vars.extend(env.iter().cloned());
     Config::load(None, &vars).expect("config")
 }

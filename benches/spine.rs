@@ -95,7 +95,10 @@ fn config(env: &[(&str, &str)]) -> Config {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let data = std::env::temp_dir().join(format!("tolmach-bench-spine-{}", std::process::id()));
-    vars.insert("TOLMACH_RUNTIME_DATA_DIR".into(), data.display().to_string());
+    vars.insert(
+        "TOLMACH_RUNTIME_DATA_DIR".into(),
+        data.display().to_string(),
+    );
     for (k, v) in env {
         vars.insert(k.to_string(), v.to_string());
     }

@@ -880,7 +880,10 @@ impl Raw {
                     })
                     .collect();
                 if self.users.retention < Duration::from_secs(86_400) {
-                    p.0.push("users.retention must be at least 1 day (the daily quota counts on it)".into());
+                    p.0.push(
+                        "users.retention must be at least 1 day (the daily quota counts on it)"
+                            .into(),
+                    );
                 }
                 UsersConfig {
                     daily_quota: NonZeroU32::new(self.users.daily_quota),

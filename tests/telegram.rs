@@ -203,9 +203,16 @@ async fn group_chats_answer_only_what_is_addressed_to_the_bot() {
 
 #[tokio::test]
 async fn replies_hand_the_runtime_the_quoted_text() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
     let received = common::Received::new();
-    let app = start_bot_with(&fake, "quoted", &[], |p| received.tap(p)).await;
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot_with(&fake, "quoted", &common::env(&owned, &[]), |p| {
+        received.tap(p)
+    })
+    .await;
     let group = TgChat::supergroup(-1001, "Freunde");
     let bob = TgUser::new(50, "Bob");
     let said = fake.send_text(&group, &bob, "Guten Morgen zusammen! Wie geht's euch?");
@@ -233,9 +240,32 @@ async fn replies_hand_the_runtime_the_quoted_text() {
         ]
     );
     assert!(got.iter().all(|i| i.text.starts_with("/tr ")));
-    // Each is answered once. What the answer says is the parser's business; it does not read
-    // `quoted` yet.
+    // Each is answered once: the quoted part, the whole message replied to, and a question for
+    // the sticker (nothing to translate).
     assert!(fake.wait_for_sent(3, PATIENCE).await);
+    let answer = |u: i64| {
+        let mid = fake.message_id_of(u);
+        fake.sent()
+            .into_iter()
+            .find(|s| s.reply_to_message_id == mid)
+            .map(|s| s.text)
+            .unwrap_or_default()
+    };
+    assert!(
+        answer(asks[0]).ends_with("English: [en] Wie geht's euch?"),
+        "{}",
+        answer(asks[0])
+    );
+    assert!(
+        answer(asks[1]).ends_with("French: [fr] Guten Morgen zusammen! Wie geht's euch?"),
+        "{}",
+        answer(asks[1])
+    );
+    assert!(
+        answer(asks[2]).contains("What should I translate"),
+        "{}",
+        answer(asks[2])
+    );
     let mut answered: Vec<Option<i64>> =
         fake.sent().iter().map(|s| s.reply_to_message_id).collect();
     answered.sort_unstable();
@@ -681,8 +711,9 @@ async fn voice_messages_are_transcribed_then_translated() {
             .unwrap_or_default()
     };
     assert!(
-        reply(with_caption)
-            .starts_with("\u{1f3a4} \u{201c}good morning\u{201d}\nSpanish: Buenos días\nFrench: Bonjour"),
+        reply(with_caption).starts_with(
+            "\u{1f3a4} \u{201c}good morning\u{201d}\nSpanish: Buenos días\nFrench: Bonjour"
+        ),
         "{}",
         reply(with_caption)
     );

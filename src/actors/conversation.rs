@@ -12,8 +12,8 @@
 //! session starts a new one when the chat speaks again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -28,9 +28,9 @@ use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, Voice};
 use crate::platforms::Platform;
 use crate::providers::transcription::Transcriber;
 use crate::replies;
-use crate::store::{Admission, Entry, Store};
-use crate::roma::{Input, Speech, SpeechError, TranslateRequest};
 use crate::roma::aggregate::aggregate;
+use crate::roma::{Input, Speech, SpeechError, TranslateRequest};
+use crate::store::{Admission, Entry, Store};
 use crate::supervision::{Slot, call};
 use crate::telemetry::metrics::ReplyOutcome;
 use crate::telemetry::user_text;
@@ -334,7 +334,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         Vec::new()
     });
     let context = command::Context {
-        quoted: None,
+        quoted: inbound.quoted.as_deref(),
         default_targets: &defaults,
         private: inbound.chat_kind == ChatKind::Private,
     };
@@ -477,7 +477,9 @@ async fn translate(
             };
         }
         // Better to answer than to punish users for our own outage.
-        Err(e) => tracing::warn!(message = %inbound.key, error = %e, "cannot record a translation; going ahead"),
+        Err(e) => {
+            tracing::warn!(message = %inbound.key, error = %e, "cannot record a translation; going ahead")
+        }
     }
     let request = TranslateRequest {
         input,
@@ -486,9 +488,11 @@ async fn translate(
         deadline: aggregation_deadline(deadline),
         requester: Some(format!("{}:{}", inbound.user.platform, inbound.user.user).into()),
     };
-    match call(&deps.coordinator, deadline, |reply| CoordinatorMsg::Translate {
-        request: request.clone(),
-        reply,
+    match call(&deps.coordinator, deadline, |reply| {
+        CoordinatorMsg::Translate {
+            request: request.clone(),
+            reply,
+        }
     })
     .await
     {

@@ -124,11 +124,7 @@ fn label(lang: &Lang) -> String {
 
 /// "German failed: provider timed out" or, grouped by reason,
 /// "German and Japanese failed: provider timed out; Korean failed: ...".
-fn reasons(
-    failed: &[(&'static Lang, &ProviderError)],
-    name_them: bool,
-    loc: Locale,
-) -> String {
+fn reasons(failed: &[(&'static Lang, &ProviderError)], name_them: bool, loc: Locale) -> String {
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for (lang, e) in failed {
         let reason = replies::provider_reason(loc, e);

@@ -26,10 +26,7 @@ pub fn split(text: &str, max_chars: usize) -> Vec<Range<usize>> {
             chunks.push(start..text.len());
             break;
         };
-        let min = rest
-            .char_indices()
-            .nth(max_chars / 3)
-            .map_or(0, |(i, _)| i);
+        let min = rest.char_indices().nth(max_chars / 3).map_or(0, |(i, _)| i);
         // One character past the window, to see whether a sentence ends right at its edge.
         let lookahead = rest[window_end..]
             .chars()
@@ -56,12 +53,9 @@ fn best_cut(window: &str, min: usize) -> Option<usize> {
                 .collect()
         },
     ];
-    candidates.iter().find_map(|find| {
-        find(window)
-            .into_iter()
-            .filter(|&i| i > min)
-            .max()
-    })
+    candidates
+        .iter()
+        .find_map(|find| find(window).into_iter().filter(|&i| i > min).max())
 }
 
 /// Offsets just past every occurrence of `sep` (and any whitespace right after it).
@@ -149,7 +143,10 @@ mod tests {
             ["今日は晴れです。", "明日は雨です。", "明後日は雪です。"]
         );
         let text = "x".repeat(25);
-        assert_eq!(pieces(&text, 10), ["x".repeat(10), "x".repeat(10), "x".repeat(5)]);
+        assert_eq!(
+            pieces(&text, 10),
+            ["x".repeat(10), "x".repeat(10), "x".repeat(5)]
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub async fn execute(
                                 deadline: request.deadline,
                             };
                             running.push(Box::pin(async move {
-                                let result = router.translate(&job, request.requester.as_ref()).await;
+                                let result =
+                                    router.translate(&job, request.requester.as_ref()).await;
                                 (id, Output::Translated(result))
                             }));
                         }
@@ -160,10 +161,13 @@ fn ready(
     transcript: &Option<Result<String, SpeechError>>,
     id: TaskId,
 ) -> bool {
-    plan.nodes[id].deps.iter().all(|&dep| match plan.nodes[dep].task {
-        Task::Transcribe => matches!(transcript, Some(Ok(_))),
-        _ => results[dep].is_some(),
-    })
+    plan.nodes[id]
+        .deps
+        .iter()
+        .all(|&dep| match plan.nodes[dep].task {
+            Task::Transcribe => matches!(transcript, Some(Ok(_))),
+            _ => results[dep].is_some(),
+        })
 }
 
 /// A result that needed no provider.

@@ -364,11 +364,7 @@ mod tests {
         // Chunks are planned two levels below the request: target, then chunk.
         assert_eq!(p.nodes[0].depth, 2);
         assert_eq!(p.piece(Some(1)), ("", "Second sentence.", " "));
-        let whole: String = p
-            .chunks
-            .iter()
-            .map(|r| &text[r.clone()])
-            .collect();
+        let whole: String = p.chunks.iter().map(|r| &text[r.clone()]).collect();
         assert_eq!(whole, text);
     }
 

@@ -197,7 +197,10 @@ impl Store {
                 params![to_i64(cutoff)],
             )?;
             if pruned > 0 {
-                tracing::debug!(rows = pruned, "pruned translations past the retention period");
+                tracing::debug!(
+                    rows = pruned,
+                    "pruned translations past the retention period"
+                );
             }
         }
         tx.commit()?;
@@ -331,7 +334,9 @@ mod tests {
             .set_defaults(&u, &[lang("es"), lang("fr")], at(0, 0))
             .expect("set");
         assert_eq!(store.defaults(&u).expect("read"), [lang("es"), lang("fr")]);
-        store.set_defaults(&u, &[lang("ja")], at(0, 1)).expect("set");
+        store
+            .set_defaults(&u, &[lang("ja")], at(0, 1))
+            .expect("set");
         assert_eq!(store.defaults(&u).expect("read"), [lang("ja")]);
         assert!(store.defaults(&user("2")).expect("read").is_empty());
         store.set_defaults(&u, &[], at(0, 2)).expect("clear");
@@ -363,7 +368,14 @@ mod tests {
         assert_eq!(admit("c", at(1, 0)), Admission::Admitted { used: 1 });
         assert_eq!(
             store
-                .admit(&user("2"), &msg("x"), entry(&es, None), Some(2), at(0, 20), KEEP)
+                .admit(
+                    &user("2"),
+                    &msg("x"),
+                    entry(&es, None),
+                    Some(2),
+                    at(0, 20),
+                    KEEP
+                )
                 .expect("admit"),
             Admission::Admitted { used: 1 }
         );
@@ -371,7 +383,14 @@ mod tests {
         for i in 0..5 {
             let m = format!("admin{i}");
             let r = store
-                .admit(&user("3"), &msg(&m), entry(&es, None), None, at(0, 30), KEEP)
+                .admit(
+                    &user("3"),
+                    &msg(&m),
+                    entry(&es, None),
+                    None,
+                    at(0, 30),
+                    KEEP,
+                )
                 .expect("admit");
             assert!(matches!(r, Admission::Admitted { .. }));
         }
@@ -385,7 +404,14 @@ mod tests {
         for (i, text) in [Some("one"), None, Some("three")].into_iter().enumerate() {
             let t = at(0, i as u64);
             store
-                .admit(&u, &msg(&i.to_string()), entry(&targets, text), None, t, KEEP)
+                .admit(
+                    &u,
+                    &msg(&i.to_string()),
+                    entry(&targets, text),
+                    None,
+                    t,
+                    KEEP,
+                )
                 .expect("admit");
         }
         let h = store.history(&u, 10).expect("history");
@@ -407,7 +433,14 @@ mod tests {
         ];
         for (i, targets) in sets.into_iter().enumerate() {
             store
-                .admit(&u, &msg(&i.to_string()), entry(targets, None), None, at(0, 0), KEEP)
+                .admit(
+                    &u,
+                    &msg(&i.to_string()),
+                    entry(targets, None),
+                    None,
+                    at(0, 0),
+                    KEEP,
+                )
                 .expect("admit");
         }
         let favorites = store.favorites(&u).expect("favorites");
@@ -445,10 +478,24 @@ mod tests {
         let es = [lang("es")];
         let keep = 2 * DAY;
         store
-            .admit(&u, &msg("old"), entry(&es, Some("old")), None, at(0, 0), keep)
+            .admit(
+                &u,
+                &msg("old"),
+                entry(&es, Some("old")),
+                None,
+                at(0, 0),
+                keep,
+            )
             .expect("admit");
         store
-            .admit(&u, &msg("new"), entry(&es, Some("new")), None, at(3, 0), keep)
+            .admit(
+                &u,
+                &msg("new"),
+                entry(&es, Some("new")),
+                None,
+                at(3, 0),
+                keep,
+            )
             .expect("admit");
         let texts: Vec<String> = store
             .history(&u, 10)

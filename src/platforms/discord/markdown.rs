@@ -22,10 +22,8 @@ pub fn escape(text: &str) -> String {
         let digits = body.chars().take_while(char::is_ascii_digit).count();
         let numbered = digits > 0 && body[digits..].starts_with(". ");
         for (i, c) in chars {
-            if matches!(
-                c,
-                '\\' | '*' | '_' | '`' | '~' | '|' | '[' | ']' | '<'
-            ) || (numbered && i == digits)
+            if matches!(c, '\\' | '*' | '_' | '`' | '~' | '|' | '[' | ']' | '<')
+                || (numbered && i == digits)
             {
                 out.push('\\');
             }
@@ -41,9 +39,18 @@ mod tests {
 
     #[test]
     fn markup_is_shown_as_typed() {
-        assert_eq!(escape("plain text, nothing special."), "plain text, nothing special.");
-        assert_eq!(escape("**bold** _it_ `code`"), r"\*\*bold\*\* \_it\_ \`code\`");
-        assert_eq!(escape("||spoiler|| ~~gone~~"), r"\|\|spoiler\|\| \~\~gone\~\~");
+        assert_eq!(
+            escape("plain text, nothing special."),
+            "plain text, nothing special."
+        );
+        assert_eq!(
+            escape("**bold** _it_ `code`"),
+            r"\*\*bold\*\* \_it\_ \`code\`"
+        );
+        assert_eq!(
+            escape("||spoiler|| ~~gone~~"),
+            r"\|\|spoiler\|\| \~\~gone\~\~"
+        );
         assert_eq!(escape("[x](https://e.com)"), r"\[x\](https://e.com)");
         assert_eq!(escape("<@123> <#9> <t:1:R>"), r"\<@123> \<#9> \<t:1:R>");
         assert_eq!(escape("back\\slash"), r"back\\slash");
