@@ -164,7 +164,7 @@ async fn killing_actors_of_every_kind_under_load_loses_and_doubles_nothing() {
         assert_eq!(got.len(), 1, "{key} got {} replies: {got:?}", got.len());
         assert_eq!(
             got[0],
-            format!("Spanish: [es] {text}\nFrench: [fr] {text}"),
+            format!("🇪🇸 Spanish: [es] {text}\n🇫🇷 French: [fr] {text}"),
             "{key}"
         );
     }

@@ -53,12 +53,12 @@ async fn piped_input_gets_every_line_answered_then_a_clean_exit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     let expected = [
-        "Spanish: Buenos días\nFrench: Bonjour\nGerman: Guten Morgen",
+        "🇪🇸 Spanish: Buenos días\n🇫🇷 French: Bonjour\n🇩🇪 German: Guten Morgen",
         "That message is empty",
         "characters long; I translate up to 4000 characters",
         "I don't know the language \"Klingon\"",
         "Translation failed: not in the offline demo phrasebook",
-        "Spanish: Gracias\nFrench: Merci",
+        "🇪🇸 Spanish: Gracias\n🇫🇷 French: Merci",
     ];
     let mut rest = &stdout[..];
     for e in expected {
@@ -108,7 +108,7 @@ async fn serves_metrics_while_running_and_stops_on_sigterm() {
         .await
         .expect("reply in time")
         .expect("read");
-    assert_eq!(reply.as_deref(), Some("French: Bonne nuit"));
+    assert_eq!(reply.as_deref(), Some("🇫🇷 French: Bonne nuit"));
 
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -275,7 +275,7 @@ async fn the_binary_serves_discord_and_never_logs_the_token() {
     let created = fake.created_messages();
     assert_eq!(created[0].message_reference, Some(asked));
     assert!(
-        created[0].content.starts_with("French: Merci"),
+        created[0].content.starts_with("🇫🇷 French: Merci"),
         "{created:?}"
     );
     // Interaction tokens are credentials too (they sit in the webhook URLs).

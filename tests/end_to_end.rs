@@ -26,9 +26,9 @@ async fn three_languages_in_one_reply() {
     assert_eq!(
         lines[..3],
         [
-            "Spanish: Buenos días",
-            "French: Bonjour",
-            "German: Guten Morgen"
+            "🇪🇸 Spanish: Buenos días",
+            "🇫🇷 French: Bonjour",
+            "🇩🇪 German: Guten Morgen"
         ],
         "{text}"
     );

@@ -181,7 +181,7 @@ async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
     let text = &platform.replies_to(&all)[0].text;
     assert_eq!(
         text,
-        "Spanish: [es] good morning\nFrench: [fr] good morning\nGerman: [de] good morning"
+        "🇪🇸 Spanish: [es] good morning\n🇫🇷 French: [fr] good morning\n🇩🇪 German: [de] good morning"
     );
     // The provider fails: Spanish falls back to the demo phrasebook, Finnish has nowhere to go.
     // (A new phrase: "good morning" in Spanish would now come from the cache.)
@@ -192,7 +192,7 @@ async fn the_runtime_fans_out_to_the_provider_and_falls_back_to_the_demo() {
     let text = &platform.replies_to(&partial)[0].text;
     assert!(
         text.starts_with(
-            "1/2 translated; Finnish failed: provider error (HTTP 503)\nSpanish: Buenas noches"
+            "1/2 translated; Finnish failed: provider error (HTTP 503)\n🇪🇸 Spanish: Buenas noches"
         ),
         "{text}"
     );

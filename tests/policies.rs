@@ -37,7 +37,7 @@ async fn a_hedge_wins_when_the_primary_stalls_and_the_loser_is_cancelled() {
     settle(&app).await;
     assert_eq!(
         platform.replies_to(&key)[0].text,
-        "Spanish: Hola (via fast)"
+        "🇪🇸 Spanish: Hola (via fast)"
     );
     assert_eq!(slow.request_count(), 1);
     assert_eq!(fast.request_count(), 1);
@@ -100,7 +100,7 @@ async fn hedges_stay_within_their_budget() {
         platform
             .sent()
             .iter()
-            .all(|r| r.text.starts_with("Spanish: [es] hello "))
+            .all(|r| r.text.starts_with("🇪🇸 Spanish: [es] hello "))
     );
     app.shutdown().await;
 }
@@ -131,7 +131,7 @@ async fn a_full_bulkhead_sheds_to_the_next_provider() {
     assert!(platform.wait_for_replies(1, PATIENCE).await);
     assert_eq!(
         platform.replies_to(&shed)[0].text,
-        "Spanish: Hola (via second)"
+        "🇪🇸 Spanish: Hola (via second)"
     );
     assert_eq!(
         first.request_count(),
@@ -174,7 +174,7 @@ async fn retry_after_sends_other_requests_elsewhere_until_it_passes() {
         platform
             .sent()
             .iter()
-            .all(|r| r.text == "Spanish: Hola (via other)")
+            .all(|r| r.text == "🇪🇸 Spanish: Hola (via other)")
     );
     assert_eq!(
         app.metrics().sample(
@@ -237,7 +237,7 @@ async fn three_of_four_providers_failing_differently_still_answers_everything_in
         assert_eq!(replies.len(), 1);
         assert_eq!(
             replies[0].text,
-            format!("Spanish: [es] m{i}\nFrench: [fr] m{i}\nGerman: [de] m{i}")
+            format!("🇪🇸 Spanish: [es] m{i}\n🇫🇷 French: [fr] m{i}\n🇩🇪 German: [de] m{i}")
         );
     }
     assert!(
@@ -277,11 +277,11 @@ async fn a_provider_past_its_daily_budget_is_skipped_and_users_past_theirs_get_f
     settle(&app).await;
     assert_eq!(
         platform.replies_to(&first)[0].text,
-        "Spanish: Hola (via paid)"
+        "🇪🇸 Spanish: Hola (via paid)"
     );
     assert_eq!(
         platform.replies_to(&second)[0].text,
-        "Spanish: Hola (via free)"
+        "🇪🇸 Spanish: Hola (via free)"
     );
     assert_eq!(
         app.metrics()
@@ -315,15 +315,15 @@ async fn a_provider_past_its_daily_budget_is_skipped_and_users_past_theirs_get_f
     settle(&app).await;
     assert_eq!(
         platform.replies_to(&spender)[0].text,
-        "Spanish: Hola (via paid)"
+        "🇪🇸 Spanish: Hola (via paid)"
     );
     assert_eq!(
         platform.replies_to(&again)[0].text,
-        "Spanish: Hola (via free)"
+        "🇪🇸 Spanish: Hola (via free)"
     );
     assert_eq!(
         platform.replies_to(&someone)[0].text,
-        "Spanish: Hola (via paid)"
+        "🇪🇸 Spanish: Hola (via paid)"
     );
     app.shutdown().await;
 }
@@ -357,11 +357,11 @@ async fn identical_requests_share_one_call_and_later_ones_come_from_the_cache() 
     );
     let replies = platform.sent();
     assert!(
-        replies[..10]
-            .iter()
-            .all(|r| r.text == "Spanish: [es] the announcement\nFrench: [fr] the announcement")
+        replies[..10].iter().all(
+            |r| r.text == "🇪🇸 Spanish: [es] the announcement\n🇫🇷 French: [fr] the announcement"
+        )
     );
-    assert_eq!(replies[10].text, "Spanish: [es] the announcement");
+    assert_eq!(replies[10].text, "🇪🇸 Spanish: [es] the announcement");
     let m = app.metrics();
     assert_eq!(
         m.sample(Metric::TranslationCache, &[("result", "miss")]),
@@ -379,6 +379,6 @@ async fn identical_requests_share_one_call_and_later_ones_come_from_the_cache() 
     platform.push("y", "u", "/tr de failing text");
     assert!(platform.wait_for_replies(13, PATIENCE).await);
     settle(&app).await;
-    assert_eq!(platform.sent()[12].text, "German: [de] failing text");
+    assert_eq!(platform.sent()[12].text, "🇩🇪 German: [de] failing text");
     app.shutdown().await;
 }

@@ -226,7 +226,7 @@ async fn the_runtime_passes_languages_deepl_lacks_to_the_next_provider() {
     settle(&app).await;
     assert_eq!(
         platform.replies_to(&key)[0].text,
-        "Swahili: [sw] good morning\nHindi: [hi] good morning"
+        "🇰🇪 Swahili: [sw] good morning\n🇮🇳 Hindi: [hi] good morning"
     );
     assert!(
         deepl_fake
@@ -475,7 +475,7 @@ async fn the_runtime_falls_back_from_a_failing_deepl_to_claude() {
     settle(&app).await;
     assert_eq!(
         platform.replies_to(&key)[0].text,
-        "German: [de] good morning\nFrench: [fr] good morning"
+        "🇩🇪 German: [de] good morning\n🇫🇷 French: [fr] good morning"
     );
     assert!(
         deepl_fake

@@ -90,7 +90,7 @@ async fn an_open_breaker_survives_killing_the_provider_actor() {
     assert!(
         platform.replies_to(&key)[0]
             .text
-            .starts_with("Spanish: Buenas noches")
+            .starts_with("🇪🇸 Spanish: Buenas noches")
     );
     app.shutdown().await;
 }
@@ -108,7 +108,7 @@ async fn killing_the_coordinator_mid_request_loses_nothing() {
     settle(&app).await;
     let replies = platform.replies_to(&key);
     assert_eq!(replies.len(), 1);
-    assert_eq!(replies[0].text, "Japanese: [ja] good evening");
+    assert_eq!(replies[0].text, "🇯🇵 Japanese: [ja] good evening");
     assert_eq!(fake.request_count(), 2, "asked again after the restart");
     app.shutdown().await;
 }
@@ -126,7 +126,10 @@ async fn killing_a_conversation_mid_request_loses_nothing() {
     assert!(platform.wait_for_replies(2, PATIENCE).await);
     settle(&app).await;
     assert_eq!(platform.replies_to(&key).len(), 1);
-    assert_eq!(platform.replies_to(&key)[0].text, "Korean: [ko] thank you");
+    assert_eq!(
+        platform.replies_to(&key)[0].text,
+        "🇰🇷 Korean: [ko] thank you"
+    );
     let order: Vec<_> = platform.sent().into_iter().map(|o| o.in_reply_to).collect();
     assert_eq!(order, [key, next], "order kept across the restart");
     assert_eq!(

@@ -84,7 +84,7 @@ async fn private_chat_happy_path_replies_to_the_message() {
     assert!(
         sent[0]
             .text
-            .starts_with("Spanish: Buenos días\nFrench: Bonjour\nGerman: Guten Morgen"),
+            .starts_with("🇪🇸 Spanish: Buenos días\n🇫🇷 French: Bonjour\n🇩🇪 German: Guten Morgen"),
         "{}",
         sent[0].text
     );
@@ -194,11 +194,11 @@ async fn group_chats_answer_only_what_is_addressed_to_the_bot() {
             .collect::<Vec<_>>()
     };
     assert_eq!(sent.len(), 5, "{sent:#?}");
-    assert!(text_for(u1)[0].starts_with("Spanish: Buenas noches"));
-    assert!(text_for(u2)[0].starts_with("French: Bonne nuit"));
-    assert!(text_for(u3)[0].starts_with("German: Danke"));
-    assert!(text_for(u4)[0].starts_with("Italian: Arrivederci"));
-    assert!(text_for(u5)[0].starts_with("Portuguese: Bem-vindo"));
+    assert!(text_for(u1)[0].starts_with("🇪🇸 Spanish: Buenas noches"));
+    assert!(text_for(u2)[0].starts_with("🇫🇷 French: Bonne nuit"));
+    assert!(text_for(u3)[0].starts_with("🇩🇪 German: Danke"));
+    assert!(text_for(u4)[0].starts_with("🇮🇹 Italian: Arrivederci"));
+    assert!(text_for(u5)[0].starts_with("🇵🇹 Portuguese: Bem-vindo"));
 }
 
 #[tokio::test]
@@ -252,12 +252,12 @@ async fn replies_hand_the_runtime_the_quoted_text() {
             .unwrap_or_default()
     };
     assert!(
-        answer(asks[0]).ends_with("English: [en] Wie geht's euch?"),
+        answer(asks[0]).ends_with("🇬🇧 English: [en] Wie geht's euch?"),
         "{}",
         answer(asks[0])
     );
     assert!(
-        answer(asks[1]).ends_with("French: [fr] Guten Morgen zusammen! Wie geht's euch?"),
+        answer(asks[1]).ends_with("🇫🇷 French: [fr] Guten Morgen zusammen! Wie geht's euch?"),
         "{}",
         answer(asks[1])
     );
@@ -345,7 +345,7 @@ async fn server_errors_and_broken_json_are_retried_without_duplicates() {
     let sent = fake.sent();
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].reply_to_message_id, fake.message_id_of(update));
-    assert!(sent[0].text.starts_with("Spanish: Por favor"));
+    assert!(sent[0].text.starts_with("🇪🇸 Spanish: Por favor"));
 }
 
 #[tokio::test]
@@ -478,7 +478,7 @@ async fn long_replies_are_split_within_telegrams_limit() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        joined.contains("Turkish: [tr]"),
+        joined.contains("🇹🇷 Turkish: [tr]"),
         "nothing lost in the split"
     );
 }
@@ -712,7 +712,7 @@ async fn voice_messages_are_transcribed_then_translated() {
     };
     assert!(
         reply(with_caption).starts_with(
-            "\u{1f3a4} \u{201c}good morning\u{201d}\nSpanish: Buenos días\nFrench: Bonjour"
+            "\u{1f3a4} \u{201c}good morning\u{201d}\n🇪🇸 Spanish: Buenos días\n🇫🇷 French: Bonjour"
         ),
         "{}",
         reply(with_caption)
