@@ -39,10 +39,13 @@ pub fn split(text: &str, max_chars: usize) -> Vec<Range<usize>> {
     chunks
 }
 
+/// Where a kind of boundary occurs in a window: offsets just past each one.
+type Finder = dyn Fn(&str) -> Vec<usize>;
+
 /// The best place to end a chunk in `window` (an offset after a separator), not before `min`;
 /// the caller clamps it to the window proper.
 fn best_cut(window: &str, min: usize) -> Option<usize> {
-    let candidates: [&dyn Fn(&str) -> Vec<usize>; 4] = [
+    let candidates: [&Finder; 4] = [
         &|w| ends_of(w, "\n\n"),
         &|w| ends_of(w, "\n"),
         &sentence_ends,
@@ -75,10 +78,8 @@ fn sentence_ends(window: &str) -> Vec<usize> {
         let after = i + c.len_utf8();
         match c {
             '。' | '！' | '？' => ends.push(skip_whitespace(window, after)),
-            '.' | '!' | '?' | '…' => {
-                if chars.peek().is_some_and(|(_, n)| n.is_whitespace()) {
-                    ends.push(skip_whitespace(window, after));
-                }
+            '.' | '!' | '?' | '…' if chars.peek().is_some_and(|(_, n)| n.is_whitespace()) => {
+                ends.push(skip_whitespace(window, after));
             }
             _ => {}
         }
