@@ -182,6 +182,53 @@ async fn fan_out(latency: Duration) {
     app.shutdown().await;
 }
 
+/// Ten targets and a text of three chunks (30 provider calls), one provider with a fixed latency
+/// L, at most `max_parallel` calls at once per request: the reply's time over L.
+async fn chunked_fan_out(latency: Duration, max_parallel: usize) {
+    let fake = FakeProvider::start().await.expect("fake");
+    fake.set_behavior(Behavior::delayed(latency, Behavior::Echo));
+    let platform = Arc::new(MemoryPlatform::new());
+    let mut env = provider_env("fake", &fake, 1);
+    env.push(("TOLMACH_COORDINATOR_CHUNK_CHARS".into(), "100".into()));
+    env.push((
+        "TOLMACH_COORDINATOR_MAX_PARALLEL".into(),
+        max_parallel.to_string(),
+    ));
+    let app = tolmach::App::start(config(&env), vec![platform.clone()])
+        .await
+        .expect("app");
+    let rounds = 50;
+    let mut samples = Vec::with_capacity(rounds);
+    for i in 0..rounds + 5 {
+        // Three sentences of ~80 characters: three chunks of at most 100.
+        let text = (0..3)
+            .map(|s| format!("Sentence {s} of request {i:04}, long enough to need a chunk of its own here."))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let t = Instant::now();
+        platform.push("c", "u", &format!("/tr {TEN} {text}"));
+        assert!(
+            platform
+                .wait_for_replies(i + 1, Duration::from_secs(60))
+                .await
+        );
+        if i >= 5 {
+            samples.push(t.elapsed());
+        }
+    }
+    samples.sort();
+    let l = latency.as_secs_f64();
+    let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / samples.len() as f64;
+    println!(
+        "fan-out to 10 targets x 3 chunks (30 calls), max_parallel {max_parallel}, L = {latency:?}, \
+         {rounds} requests: mean {:.3}×L, p50 {:.3}×L, p99 {:.3}×L",
+        mean / l,
+        percentile(&samples, 0.5).as_secs_f64() / l,
+        percentile(&samples, 0.99).as_secs_f64() / l,
+    );
+    app.shutdown().await;
+}
+
 /// Ten providers; the first (which gets every first call) stalls 1 s on 1% of calls.
 async fn hedging(hedge: bool) {
     let latency = Duration::from_millis(20);
@@ -268,6 +315,8 @@ fn main() {
         overhead().await;
         fan_out(Duration::from_millis(50)).await;
         fan_out(Duration::from_millis(200)).await;
+        chunked_fan_out(Duration::from_millis(200), 10).await;
+        chunked_fan_out(Duration::from_millis(200), 30).await;
         hedging(false).await;
         hedging(true).await;
     });
