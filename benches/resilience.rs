@@ -202,7 +202,11 @@ async fn chunked_fan_out(latency: Duration, max_parallel: usize) {
     for i in 0..rounds + 5 {
         // Three sentences of ~80 characters: three chunks of at most 100.
         let text = (0..3)
-            .map(|s| format!("Sentence {s} of request {i:04}, long enough to need a chunk of its own here."))
+            .map(|s| {
+                format!(
+                    "Sentence {s} of request {i:04}, long enough to need a chunk of its own here."
+                )
+            })
             .collect::<Vec<_>>()
             .join(" ");
         let t = Instant::now();

@@ -9,6 +9,11 @@ pub(crate) static LANGUAGE: Language = Language {
         intro: "Ich übersetze Texte in eine oder mehrere Sprachen gleichzeitig.",
         languages: "die Sprachen, die ich kenne",
         help: "diese Nachricht",
+        defaults: "deine Standardsprachen: /lang es fr, /lang off",
+        favorites: "die Sprachen, die du am häufigsten nutzt",
+        history: "deine letzten Übersetzungen",
+        forget: "alles löschen, was ich über dich speichere",
+        reply: "Antworte mit /tr de auf eine Nachricht, um sie zu übersetzen.",
         limits: "Bis zu {chars} Zeichen und {targets} Sprachen pro Anfrage.",
         voice: "Schick eine Sprachnachricht mit der Bildunterschrift /tr es,fr, um zu übersetzen, \
                 was du sagst.",

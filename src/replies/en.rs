@@ -9,6 +9,11 @@ pub(crate) static LANGUAGE: Language = Language {
         intro: "I translate text into one or more languages at once.",
         languages: "the languages I know",
         help: "this message",
+        defaults: "your default languages: /lang es fr, /lang off",
+        favorites: "the languages you use most",
+        history: "your last translations",
+        forget: "delete everything I keep about you",
+        reply: "Reply /tr de to any message to translate it.",
         limits: "Up to {chars} characters and {targets} languages per request.",
         voice: "Send a voice message with the caption /tr es,fr to translate what you say.",
         demo: "Running on the offline demo provider: it only knows a small phrasebook of common \

@@ -9,6 +9,11 @@ pub(crate) static LANGUAGE: Language = Language {
         intro: "Traduzco textos a uno o varios idiomas a la vez.",
         languages: "los idiomas que conozco",
         help: "este mensaje",
+        defaults: "tus idiomas predeterminados: /lang es fr, /lang off",
+        favorites: "los idiomas que más usas",
+        history: "tus últimas traducciones",
+        forget: "borrar todo lo que guardo sobre ti",
+        reply: "Responde /tr de a cualquier mensaje para traducirlo.",
         limits: "Hasta {chars} caracteres y {targets} idiomas por solicitud.",
         voice: "Envía un mensaje de voz con la leyenda /tr es,fr para traducir lo que dices.",
         demo: "Funciono con el proveedor de demostración sin conexión: solo conozco un pequeño \

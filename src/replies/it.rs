@@ -9,6 +9,11 @@ pub(crate) static LANGUAGE: Language = Language {
         intro: "Traduco testi in una o più lingue contemporaneamente.",
         languages: "le lingue che conosco",
         help: "questo messaggio",
+        defaults: "le tue lingue predefinite: /lang es fr, /lang off",
+        favorites: "le lingue che usi di più",
+        history: "le tue ultime traduzioni",
+        forget: "cancella tutto ciò che conservo su di te",
+        reply: "Rispondi /tr de a qualsiasi messaggio per tradurlo.",
         limits: "Fino a {chars} caratteri e {targets} lingue per richiesta.",
         voice: "Invia un messaggio vocale con la didascalia /tr es,fr per tradurre quello che \
                 dici.",

@@ -10,6 +10,11 @@ pub(crate) static LANGUAGE: Language = Language {
         intro: "テキストを一度に1つまたは複数の言語に翻訳します。",
         languages: "対応言語の一覧",
         help: "このメッセージ",
+        defaults: "既定の言語：/lang es fr、/lang off",
+        favorites: "よく使う言語",
+        history: "最近の翻訳",
+        forget: "あなたについて保存しているものをすべて削除",
+        reply: "メッセージに /tr de と返信すると、そのメッセージを翻訳します。",
         limits: "1回のリクエストにつき最大{chars}文字、{targets}言語まで翻訳できます。",
         voice: "「/tr es,fr」というキャプションを付けて音声メッセージを送ると、話した内容を翻訳\
                 します。",

@@ -64,9 +64,20 @@ pub fn help(loc: Locale, limits: Limits, demo_only: bool, voice: bool) -> String
          /tr es,fr,de good morning\n\
          good morning -> ja\n\
          translate ciao from Italian to English\n\
+         how do you say \"thank you\" in Japanese?\n\
+         {}\n\n\
+         /lang  {}\n\
+         /favorites  {}\n\
+         /history  {}\n\
+         /forget  {}\n\
          /languages  {}\n\
          /help  {}\n\n{}",
         words.intro,
+        words.reply,
+        words.defaults,
+        words.favorites,
+        words.history,
+        words.forget,
         words.languages,
         words.help,
         fill(

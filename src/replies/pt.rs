@@ -9,6 +9,11 @@ pub(crate) static LANGUAGE: Language = Language {
         intro: "Traduzo textos para um ou vários idiomas de uma só vez.",
         languages: "os idiomas que conheço",
         help: "esta mensagem",
+        defaults: "seus idiomas padrão: /lang es fr, /lang off",
+        favorites: "os idiomas que você mais usa",
+        history: "suas últimas traduções",
+        forget: "apagar tudo o que guardo sobre você",
+        reply: "Responda /tr de a qualquer mensagem para traduzi-la.",
         limits: "Até {chars} caracteres e {targets} idiomas por pedido.",
         voice: "Envie uma mensagem de voz com a legenda /tr es,fr para traduzir o que você \
                 disser.",

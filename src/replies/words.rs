@@ -11,6 +11,16 @@ pub(crate) struct HelpWords {
     pub intro: &'static str,
     pub languages: &'static str,
     pub help: &'static str,
+    /// After `/lang` (the examples in it stay as typed).
+    pub defaults: &'static str,
+    /// After `/favorites`.
+    pub favorites: &'static str,
+    /// After `/history`.
+    pub history: &'static str,
+    /// After `/forget`.
+    pub forget: &'static str,
+    /// How to translate someone else's message (keeps `/tr de`).
+    pub reply: &'static str,
     /// With `{chars}` and `{targets}` (plain numbers: phrase it so any number reads right).
     pub limits: &'static str,
     pub voice: &'static str,
@@ -239,6 +249,11 @@ impl HelpWords {
             intro,
             languages,
             help,
+            defaults,
+            favorites,
+            history,
+            forget,
+            reply,
             limits,
             voice,
             demo,
@@ -247,6 +262,11 @@ impl HelpWords {
             ("intro", *intro),
             ("languages", *languages),
             ("help", *help),
+            ("defaults", *defaults),
+            ("favorites", *favorites),
+            ("history", *history),
+            ("forget", *forget),
+            ("reply", *reply),
             ("limits", *limits),
             ("voice", *voice),
             ("demo", *demo),
