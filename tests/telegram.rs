@@ -69,6 +69,38 @@ fn ann() -> TgUser {
 }
 
 #[tokio::test]
+async fn ten_languages_fan_out_into_one_telegram_reply() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot(&fake, "ten", &common::env(&owned, &[])).await;
+    let targets = ["es", "fr", "de", "it", "pt", "nl", "pl", "ja", "ko", "zh"];
+    let update = fake.send_text(
+        &TgChat::private(42, "Ann"),
+        &ann(),
+        &format!("/tr {} the meeting moved to Friday", targets.join(",")),
+    );
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1, "one reply for ten languages");
+    assert_eq!(sent[0].reply_to_message_id, fake.message_id_of(update));
+    let lines: Vec<&str> = sent[0].text.lines().collect();
+    assert_eq!(lines.len(), 10, "{}", sent[0].text);
+    for (line, code) in lines.iter().zip(targets) {
+        assert!(
+            line.ends_with(&format!(": [{code}] the meeting moved to Friday")),
+            "{code} out of order or missing: {}",
+            sent[0].text
+        );
+    }
+    assert_eq!(provider.request_count(), 10);
+}
+
+#[tokio::test]
 async fn private_chat_happy_path_replies_to_the_message() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
     let app = start_bot(&fake, "happy", &[]).await;
