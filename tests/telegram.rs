@@ -308,6 +308,85 @@ async fn replies_hand_the_runtime_the_quoted_text() {
     assert_eq!(received.all().len(), 3, "nothing else came through");
 }
 
+/// teloxide 0.17 alone parses a reply to a *text* in another chat as an empty message
+/// (teloxide#1420); the platform parses it again without `external_reply`.
+#[tokio::test]
+async fn a_reply_to_a_text_in_another_chat_is_answered_once() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let received = common::Received::new();
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot_with(&fake, "cross-chat", &common::env(&owned, &[]), |p| {
+        received.tap(p)
+    })
+    .await;
+    // A text post of a channel, replied to from Ann's private chat with the bot.
+    let news = serde_json::json!({"id": -1_001_234_567_890_i64, "title": "Nachrichten",
+        "username": "nachrichten", "type": "channel"});
+    let external = serde_json::json!({
+        "origin": {"type": "channel", "chat": news, "message_id": 77, "date": 1_700_000_000},
+        "chat": news, "message_id": 77
+    });
+    let chat = TgChat::private(42, "Ann");
+    let asks = [
+        fake.push_message(
+            MessageBuilder::text(&chat, &ann(), "/tr en")
+                .with_field("external_reply", external.clone())
+                .with_field(
+                    "quote",
+                    serde_json::json!({"text": "Der Zug fällt aus.", "position": 0, "is_manual": true}),
+                ),
+        ),
+        fake.push_message(
+            MessageBuilder::text(&chat, &ann(), "/tr fr").with_field("external_reply", external),
+        ),
+    ];
+    let got = received.wait_for(2).await;
+    let texts: Vec<(&str, Option<&str>)> = got
+        .iter()
+        .map(|i| (i.text.as_str(), i.quoted.as_deref()))
+        .collect();
+    assert_eq!(
+        texts,
+        [("/tr en", Some("Der Zug fällt aus.")), ("/tr fr", None)]
+    );
+    assert!(fake.wait_for_sent(2, PATIENCE).await);
+    common::settle(&app).await;
+    assert_eq!(
+        app.metrics().sample(
+            Metric::UpdatesIgnored,
+            &[("platform", "telegram"), ("reason", "service")]
+        ),
+        None,
+        "nothing ignored"
+    );
+    app.shutdown().await;
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    let answer = |u: i64| {
+        let mid = fake.message_id_of(u);
+        let answers: Vec<&str> = sent
+            .iter()
+            .filter(|s| s.reply_to_message_id == mid)
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(answers.len(), 1, "answered once: {answers:?}");
+        answers[0].to_string()
+    };
+    let quoted = answer(asks[0]);
+    assert!(
+        quoted.ends_with("🇬🇧 English: [en] Der Zug fällt aus."),
+        "{quoted}"
+    );
+    // Without a quote Telegram sends no text of the other chat's message: the bot asks.
+    let unquoted = answer(asks[1]);
+    assert!(unquoted.contains("What should I translate"), "{unquoted}");
+    assert!(fake.confirmed_offset() > asks[1], "both confirmed");
+    assert_eq!(received.all().len(), 2, "nothing else came through");
+}
+
 #[tokio::test]
 async fn ignored_updates_are_counted_and_confirmed() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");

@@ -1,13 +1,14 @@
 //! The Telegram platform: the real teloxide client, long polling, a durable cursor.
 //!
-//! Input: `getUpdates` long polling. Each update is either answered (see [`classify`]) or
-//! ignored on purpose (counted). The position Telegram is asked to resume from (the `offset`)
-//! only moves past an update once it is *handled*: its reply was accepted by Telegram (or given
-//! up on for good, such as a bot blocked by the user), or it was deliberately ignored. That
-//! position and the ids handled beyond it are written to SQLite ([`Store`]) at every step, so
-//! after a crash Telegram redelivers exactly the updates not handled yet, and the ones already
-//! answered are recognised by `update_id` and skipped. `docs/adr/0007-telegram-delivery.md`
-//! states the guarantee precisely.
+//! Input: `getUpdates` long polling, fetched as raw JSON and parsed by [`updates::parse`] (with
+//! teloxide's types, working around teloxide#1420). Each update is either answered (see
+//! [`classify`]) or ignored on purpose (counted). The position Telegram is asked to resume from
+//! (the `offset`) only moves past an update once it is *handled*: its reply was accepted by
+//! Telegram (or given up on for good, such as a bot blocked by the user), or it was deliberately
+//! ignored. That position and the ids handled beyond it are written to SQLite ([`Store`]) at
+//! every step, so after a crash Telegram redelivers exactly the updates not handled yet, and the
+//! ones already answered are recognised by `update_id` and skipped.
+//! `docs/adr/0007-telegram-delivery.md` states the guarantee precisely.
 //!
 //! Output: `sendMessage` as plain text (no parse mode, so no user text can break a send),
 //! replying to the user's message (`allow_sending_without_reply`, so a deleted original does not
@@ -21,18 +22,22 @@
 //! the platform object, not in the session actor: a killed session loses nothing.
 
 mod classify;
+mod updates;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use teloxide::net::Download;
+use teloxide::payloads::GetUpdates;
 use teloxide::prelude::*;
+use teloxide::requests::JsonRequest;
 use teloxide::types::{AllowedUpdate, FileId, Me, MessageId, ReplyParameters};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::{Notify, OnceCell, watch};
 
 use self::classify::{Classified, classify};
+use self::updates::RawGetUpdates;
 use super::{MediaError, Platform, SendError};
 use crate::config::TelegramConfig;
 use crate::delivery::pacing::Pacing;
@@ -244,6 +249,11 @@ impl TelegramPlatform {
         }
     }
 
+    /// `getUpdates` answered as raw JSON, for [`updates::parse`].
+    fn get_updates(&self, payload: GetUpdates) -> JsonRequest<RawGetUpdates> {
+        JsonRequest::new(self.bot.clone(), RawGetUpdates(payload))
+    }
+
     async fn send_once(&self, chat: ChatId, reply: &Outbound) -> Result<(), RequestError> {
         let mut request = self.bot.send_message(chat, &reply.text);
         // Only the first part of a split reply quotes the user's message.
@@ -255,6 +265,20 @@ impl TelegramPlatform {
         }
         request.send().await.map(|_| ())
     }
+}
+
+/// A `getUpdates` answer as teloxide updates (see [`updates::parse`]). An object without a valid
+/// `update_id` cannot be tracked or confirmed, so it is skipped (teloxide would refuse the batch).
+fn parse_all(raw: Vec<serde_json::Value>) -> Vec<Update> {
+    let fetched = raw.len();
+    let updates: Vec<Update> = raw.into_iter().filter_map(updates::parse).collect();
+    if updates.len() < fetched {
+        tracing::warn!(
+            skipped = fetched - updates.len(),
+            "telegram: getUpdates returned objects without a valid update_id"
+        );
+    }
+    updates
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -325,21 +349,22 @@ impl Platform for TelegramPlatform {
             }
             let me = self.me().await?;
             let offset = self.lock().next_offset();
-            let request = self
-                .bot
-                .get_updates()
-                .offset(i32::try_from(offset).unwrap_or(i32::MAX))
-                .timeout(u32::try_from(self.config.poll_timeout.as_secs()).unwrap_or(25))
-                .allowed_updates(vec![
+            let request = self.get_updates(GetUpdates {
+                offset: Some(i32::try_from(offset).unwrap_or(i32::MAX)),
+                limit: None,
+                timeout: Some(u32::try_from(self.config.poll_timeout.as_secs()).unwrap_or(25)),
+                allowed_updates: Some(vec![
                     AllowedUpdate::Message,
                     AllowedUpdate::EditedMessage,
                     AllowedUpdate::ChannelPost,
                     AllowedUpdate::EditedChannelPost,
-                ]);
+                ]),
+            });
             match self.until_closed(request.send()).await? {
-                Ok(updates) => {
+                Ok(raw) => {
                     backoff = Duration::from_secs(1);
-                    let fetched = updates.len();
+                    let fetched = raw.len();
+                    let updates = parse_all(raw);
                     let progress = self.progress.notified();
                     if self.absorb(updates, &me) == 0 && fetched > 0 {
                         // Only updates still being answered: wait for an answer, or a moment
@@ -407,11 +432,12 @@ impl Platform for TelegramPlatform {
         }
         let offset = self.lock().next_offset();
         let confirm = self
-            .bot
-            .get_updates()
-            .offset(i32::try_from(offset).unwrap_or(i32::MAX))
-            .limit(1)
-            .timeout(0)
+            .get_updates(GetUpdates {
+                offset: Some(i32::try_from(offset).unwrap_or(i32::MAX)),
+                limit: Some(1),
+                timeout: Some(0),
+                allowed_updates: None,
+            })
             .send();
         match tokio::time::timeout_at(deadline, confirm).await {
             Ok(Ok(_)) => tracing::debug!(offset, "telegram: offset confirmed"),

@@ -199,9 +199,9 @@ mod tests {
         .expect("me parses")
     }
 
-    /// Parsed from text, as teloxide does (its `Update` parses differently from a `Value`).
+    /// Parsed as the platform parses `getUpdates` answers.
     fn parse(v: serde_json::Value) -> Update {
-        serde_json::from_str(&v.to_string()).expect("update parses")
+        super::super::updates::parse(v).expect("update parses")
     }
 
     fn update(kind: &str, message: serde_json::Value) -> Update {
@@ -383,6 +383,11 @@ mod tests {
 
     /// Ann's `/tr en` in `chat` as the Bot API delivers it, with `extra` fields (the reply).
     fn tr_en(chat: serde_json::Value, extra: serde_json::Value) -> Update {
+        parse(tr_en_json(chat, extra))
+    }
+
+    /// [`tr_en`], unparsed.
+    fn tr_en_json(chat: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
         let mut m = json!({
             "message_id": 12, "from": ann(), "chat": chat, "date": 1_700_000_100,
             "text": "/tr en", "entities": [{"offset": 0, "length": 3, "type": "bot_command"}]
@@ -390,7 +395,7 @@ mod tests {
         if let (Some(m), Some(extra)) = (m.as_object_mut(), extra.as_object()) {
             m.extend(extra.clone());
         }
-        parse(json!({"update_id": 900_001, "message": m}))
+        json!({"update_id": 900_001, "message": m})
     }
 
     #[test]
@@ -493,27 +498,65 @@ mod tests {
         assert_eq!(i.quoted, None);
     }
 
-    /// A known teloxide 0.17 limitation (teloxide/teloxide#1420): `ExternalReplyInfo` has no
-    /// variant for a text message, so a reply to a *text* in another chat parses as
-    /// `MessageKind::Empty` and the user's own text is lost with it. When this fails, teloxide
-    /// has fixed it: expect `quoted` from the quote here instead.
+    /// A channel post, as the `external_reply` of a reply to it from another chat describes it
+    /// (a text: no media field, the case teloxide#1420 cannot parse).
+    fn channel_text_elsewhere() -> serde_json::Value {
+        let news = json!({"id": -1_001_234_567_890_i64, "title": "Nachrichten", "username": "nachrichten", "type": "channel"});
+        json!({
+            "origin": {"type": "channel", "chat": news, "message_id": 77, "date": 1_700_000_000,
+                       "author_signature": "Redaktion"},
+            "chat": news, "message_id": 77,
+            "link_preview_options": {"is_disabled": true}
+        })
+    }
+
     #[test]
-    fn a_reply_to_a_text_in_another_chat_is_lost_to_teloxide() {
-        let news = json!({"id": -1_001_234_567_890_i64, "title": "Nachrichten", "type": "channel"});
-        let external = json!({
-            "origin": {"type": "channel", "chat": news, "message_id": 77, "date": 1_700_000_000},
-            "chat": news, "message_id": 77
-        });
-        let quote = json!({"text": "Der Zug fällt aus.", "position": 0});
-        let u = tr_en(
+    fn a_reply_to_a_text_in_another_chat_keeps_the_users_text_and_quote() {
+        // teloxide#1420: parsed by teloxide alone, the user's message would be empty.
+        let quote = json!({"text": "Der Zug fällt aus.", "position": 0, "is_manual": true});
+        let i = answered(&tr_en(
             private(),
-            json!({"external_reply": external, "quote": quote}),
+            json!({"external_reply": channel_text_elsewhere(), "quote": quote}),
+        ));
+        assert_eq!(i.text, "/tr en");
+        assert_eq!(i.quoted.as_deref(), Some("Der Zug fällt aus."));
+        assert_eq!(&*i.key.id, "900001");
+        assert_eq!(i.reply_to.as_deref(), Some("12"));
+
+        // A text by a person in a supergroup, replied to from a group without a quote: Telegram
+        // sends none of its text, so there is nothing quoted.
+        let elsewhere =
+            json!({"id": -1_009_876_543_210_i64, "title": "Pendler", "type": "supergroup"});
+        let external = json!({
+            "origin": {"type": "user", "sender_user": bob(), "date": 1_700_000_000},
+            "chat": elsewhere, "message_id": 3051
+        });
+        let i = answered(&tr_en(group(), json!({"external_reply": external})));
+        assert_eq!(i.text, "/tr en");
+        assert_eq!(i.quoted, None);
+    }
+
+    #[test]
+    fn an_update_broken_for_another_reason_is_still_ignored() {
+        // A cross-chat reply whose own content teloxide does not know (a newer Bot API): without
+        // `external_reply` it is still empty, so it is ignored as before.
+        let mut raw = tr_en_json(
+            private(),
+            json!({"external_reply": channel_text_elsewhere()}),
         );
-        let UpdateKind::Message(m) = &u.kind else {
-            panic!("{u:?}")
-        };
-        assert!(matches!(m.kind, MessageKind::Empty {}), "{m:?}");
-        assert_eq!(ignored(&u), "service");
+        if let Some(m) = raw["message"].as_object_mut() {
+            m.remove("text");
+            m.remove("entities");
+            m.insert("future_content".into(), json!({"title": "?"}));
+        }
+        assert_eq!(ignored(&parse(raw)), "service");
+        // A malformed message teloxide cannot parse at all.
+        let mut raw = tr_en_json(
+            private(),
+            json!({"external_reply": channel_text_elsewhere()}),
+        );
+        raw["message"]["message_id"] = json!("twelve");
+        assert_eq!(ignored(&parse(raw)), "unparsed");
     }
 
     #[test]
