@@ -597,6 +597,12 @@ fn parse_language_list(list: &str) -> Result<Vec<&'static Lang>, ParseError> {
 /// `Spanish, French and German` → [es, fr, de]; every item must be a language. A trailing
 /// "please" is ignored.
 fn language_list(list: &str) -> Result<Vec<&'static Lang>, ListError> {
+    if list.len() > MAX_LIST_BYTES {
+        // Text, not languages: refuse before looking at it (messages are tried at every " to ").
+        return Err(ListError::Unknown(vec![
+            list.trim().chars().take(40).collect(),
+        ]));
+    }
     let mut list = list
         .trim()
         .trim_end_matches(['.', '!', '?', ':', ';', '？']);
@@ -630,7 +636,11 @@ fn language_list(list: &str) -> Result<Vec<&'static Lang>, ListError> {
             targets.extend(langs);
             continue;
         }
-        // "Spanish French" or "es fr" without commas.
+        // "Spanish French" or "es fr" without commas; a long run of words is text.
+        if item.split_whitespace().nth(MAX_LIST_WORDS).is_some() {
+            bad.push(item.to_string());
+            continue;
+        }
         let words: Vec<(&str, Option<Vec<&'static Lang>>)> = item
             .split_whitespace()
             .map(|word| (word, langs_of(word)))
@@ -655,6 +665,12 @@ fn language_list(list: &str) -> Result<Vec<&'static Lang>, ListError> {
         Err(ListError::Unknown(bad))
     }
 }
+
+/// Longest language list looked at, in bytes: dozens of names, in any script.
+const MAX_LIST_BYTES: usize = 1024;
+
+/// Most words one item of a language list may have ("Spanish French German" without commas).
+const MAX_LIST_WORDS: usize = 16;
 
 /// Unknown language names shown in one reply (and looked up for suggestions), at most.
 const MAX_UNKNOWN_SHOWN: usize = 8;
@@ -1457,8 +1473,11 @@ mod tests {
             unknown_names(parse("hi -> es, Itallian", None, LIMITS, &NONE)),
             [("Itallian".to_string(), Some("it"))]
         );
-        // A reply names a few unknown languages, not hundreds.
-        let many = format!("hi -> {}", vec!["xyzzy"; 300].join(", "));
+        // A reply names a few unknown languages, not a hundred; and a list far too long to be
+        // one is not looked at word by word.
+        let huge = format!("hi -> {}", vec!["xyzzy"; 300].join(", "));
+        assert_eq!(unknown_names(parse(&huge, None, LIMITS, &NONE)).len(), 1);
+        let many = format!("hi -> {}", vec!["xyzzy"; 100].join(", "));
         assert_eq!(
             unknown_names(parse(&many, None, LIMITS, &NONE)).len(),
             MAX_UNKNOWN_SHOWN
