@@ -640,39 +640,6 @@ async fn replies_are_paced_per_chat() {
 }
 
 #[tokio::test]
-async fn default_pacing_provokes_no_flood_control_from_telegrams_limits() {
-    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
-    fake.set_limits(Some(tolmach_testkit::Limits::telegram()));
-    // The shipped defaults, not the fast pacing of the other tests.
-    let app = start_bot(
-        &fake,
-        "limits",
-        &[
-            ("TOLMACH_PLATFORMS_TELEGRAM_CHAT_INTERVAL", "1100ms"),
-            ("TOLMACH_PLATFORMS_TELEGRAM_GROUP_INTERVAL", "3300ms"),
-            ("TOLMACH_PLATFORMS_TELEGRAM_GLOBAL_INTERVAL", "37ms"),
-        ],
-    )
-    .await;
-    for i in 0..3 {
-        fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es yes");
-        fake.send_text(&TgChat::group(-9, "G"), &ann(), "/tr es no");
-        for c in 0..10 {
-            let user = TgUser::new(100 + c, "U");
-            fake.send_text(
-                &TgChat::private(100 + c, "U"),
-                &user,
-                &format!("/tr es thanks {i}"),
-            );
-        }
-    }
-    assert!(fake.wait_for_sent(36, PATIENCE).await);
-    app.shutdown().await;
-    let refused = fake.calls().into_iter().filter(|c| c.status == 429).count();
-    assert_eq!(refused, 0, "no 429 provoked");
-}
-
-#[tokio::test]
 async fn two_hundred_updates_from_twenty_chats_all_answered_once_in_order() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
     let app = start_bot(&fake, "interleaved", &[]).await;
