@@ -144,47 +144,10 @@ async fn overhead() {
     actor.stop(None);
 }
 
-/// Ten targets, one provider with a fixed latency L: the reply's time over L.
-async fn fan_out(latency: Duration) {
-    let fake = FakeProvider::start().await.expect("fake");
-    fake.set_behavior(Behavior::delayed(latency, Behavior::Echo));
-    let platform = Arc::new(MemoryPlatform::new());
-    let app = tolmach::App::start(
-        config(&provider_env("fake", &fake, 1)),
-        vec![platform.clone()],
-    )
-    .await
-    .expect("app");
-    let rounds = 100;
-    let mut samples = Vec::with_capacity(rounds);
-    for i in 0..rounds + 10 {
-        let t = Instant::now();
-        platform.push("c", "u", &format!("/tr {TEN} hello {i}"));
-        assert!(
-            platform
-                .wait_for_replies(i + 1, Duration::from_secs(60))
-                .await
-        );
-        if i >= 10 {
-            samples.push(t.elapsed());
-        }
-    }
-    samples.sort();
-    let l = latency.as_secs_f64();
-    let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / samples.len() as f64;
-    println!(
-        "fan-out to 10 targets, provider latency L = {latency:?}, {rounds} requests: \
-         mean {:.3}×L, p50 {:.3}×L, p99 {:.3}×L",
-        mean / l,
-        percentile(&samples, 0.5).as_secs_f64() / l,
-        percentile(&samples, 0.99).as_secs_f64() / l,
-    );
-    app.shutdown().await;
-}
-
-/// Ten targets and a text of three chunks (30 provider calls), one provider with a fixed latency
-/// L, at most `max_parallel` calls at once per request: the reply's time over L.
-async fn chunked_fan_out(latency: Duration, max_parallel: usize) {
+/// Ten targets, one provider with a fixed latency L: the reply's time over L. With `chunks`
+/// above 1 the text has that many sentences of ~80 characters, each a chunk of its own
+/// (`chunk_chars` 100), so a request makes `10 × chunks` calls, at most `max_parallel` at once.
+async fn fan_out(latency: Duration, chunks: usize, max_parallel: usize) {
     let fake = FakeProvider::start().await.expect("fake");
     fake.set_behavior(Behavior::delayed(latency, Behavior::Echo));
     let platform = Arc::new(MemoryPlatform::new());
@@ -197,18 +160,21 @@ async fn chunked_fan_out(latency: Duration, max_parallel: usize) {
     let app = tolmach::App::start(config(&env), vec![platform.clone()])
         .await
         .expect("app");
-    let rounds = 50;
+    let (rounds, warm_up) = (100, 10);
     let mut samples = Vec::with_capacity(rounds);
-    for i in 0..rounds + 5 {
-        // Three sentences of ~80 characters: three chunks of at most 100.
-        let text = (0..3)
-            .map(|s| {
-                format!(
-                    "Sentence {s} of request {i:04}, long enough to need a chunk of its own here."
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
+    for i in 0..rounds + warm_up {
+        let text = if chunks <= 1 {
+            format!("hello {i}")
+        } else {
+            (0..chunks)
+                .map(|s| {
+                    format!(
+                        "Sentence {s} of request {i:04}, long enough to need a chunk of its own here."
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let t = Instant::now();
         platform.push("c", "u", &format!("/tr {TEN} {text}"));
         assert!(
@@ -216,7 +182,7 @@ async fn chunked_fan_out(latency: Duration, max_parallel: usize) {
                 .wait_for_replies(i + 1, Duration::from_secs(60))
                 .await
         );
-        if i >= 5 {
+        if i >= warm_up {
             samples.push(t.elapsed());
         }
     }
@@ -224,8 +190,9 @@ async fn chunked_fan_out(latency: Duration, max_parallel: usize) {
     let l = latency.as_secs_f64();
     let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / samples.len() as f64;
     println!(
-        "fan-out to 10 targets x 3 chunks (30 calls), max_parallel {max_parallel}, L = {latency:?}, \
-         {rounds} requests: mean {:.3}×L, p50 {:.3}×L, p99 {:.3}×L",
+        "fan-out to 10 targets x {chunks} chunk(s) ({} calls), max_parallel {max_parallel}, \
+         provider latency L = {latency:?}, {rounds} requests: mean {:.3}×L, p50 {:.3}×L, p99 {:.3}×L",
+        10 * chunks,
         mean / l,
         percentile(&samples, 0.5).as_secs_f64() / l,
         percentile(&samples, 0.99).as_secs_f64() / l,
@@ -317,10 +284,10 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         overhead().await;
-        fan_out(Duration::from_millis(50)).await;
-        fan_out(Duration::from_millis(200)).await;
-        chunked_fan_out(Duration::from_millis(200), 10).await;
-        chunked_fan_out(Duration::from_millis(200), 30).await;
+        fan_out(Duration::from_millis(50), 1, 30).await;
+        fan_out(Duration::from_millis(200), 1, 30).await;
+        fan_out(Duration::from_millis(200), 3, 10).await;
+        fan_out(Duration::from_millis(200), 3, 30).await;
         hedging(false).await;
         hedging(true).await;
     });
