@@ -21,12 +21,14 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::actors::chaos::{Chaos, ChaosArgs};
 use crate::actors::conversation::{ConversationDeps, VoiceDeps};
 use crate::actors::coordinator::{Coordinator, CoordinatorArgs, CoordinatorMsg};
 use crate::actors::metrics_reporter::{MetricsReporter, MetricsReporterArgs};
 use crate::actors::provider::{ProviderActor, ProviderArgs};
 use crate::actors::rate_limiter::{RateLimitStore, RateLimiter, RateLimiterArgs, RateLimiterMsg};
 use crate::actors::session::{Session, SessionArgs};
+use crate::admin::AdminState;
 use crate::config::{Config, Toggle};
 use crate::delivery::ledger::DEFAULT_DEDUP_CAPACITY;
 use crate::delivery::{Ledger, Outbox, RetryPolicy};
@@ -40,10 +42,13 @@ use crate::resilience::breaker::Breaker;
 use crate::resilience::guard::ProviderGuard;
 use crate::resilience::router::{CacheConfig, Route, Router};
 use crate::store::Store;
+use crate::supervision::Backlog;
 use crate::supervision::{
     ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
     SupervisorMsg, SupervisorTemplate, TreeNode, TreeWatch, started,
 };
+use crate::task::OwnedTask;
+use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
 
 /// Why the runtime could not start or had to stop.
@@ -51,6 +56,11 @@ use crate::telemetry::metrics::Metrics;
 pub enum AppError {
     #[error("cannot listen for metrics on {addr} (set metrics.addr / TOLMACH_METRICS_ADDR)")]
     MetricsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for the admin API on {addr} (set admin.addr / TOLMACH_ADMIN_ADDR)")]
+    AdminListen {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -90,6 +100,10 @@ pub struct App {
     rate_limits: Arc<RateLimitStore>,
     guards: Vec<Arc<ProviderGuard>>,
     tree_watch: TreeWatch,
+    health: Arc<Health>,
+    admin_addr: Option<SocketAddr>,
+    /// The admin API server; stops when the app is dropped.
+    _admin: Option<OwnedTask>,
 }
 
 /// The platforms the configuration enables: Telegram when it has a token; the console when
@@ -222,6 +236,14 @@ impl App {
         let rate_slot: Arc<Slot<RateLimiterMsg>> = Slot::new();
         let coordinator_slot: Arc<Slot<CoordinatorMsg>> = Slot::new();
         let root_slot: Arc<Slot<SupervisorMsg>> = Slot::new();
+        let health = Health::new(root_slot.clone(), platforms.clone(), guards.clone());
+        let mut backlogs: Vec<(ActorKind, Arc<dyn Backlog>)> = vec![
+            (ActorKind::RateLimiter, rate_slot.clone()),
+            (ActorKind::Coordinator, coordinator_slot.clone()),
+        ];
+        for route in router.routes() {
+            backlogs.push((ActorKind::Provider, route.slot.clone()));
+        }
 
         let store = Store::open(&config.runtime.data_dir)?;
         let deps = Arc::new(ConversationDeps {
@@ -240,6 +262,7 @@ impl App {
             },
             voice,
             platforms: platforms.iter().map(|p| (p.id(), p.clone())).collect(),
+            health: health.clone(),
         });
 
         let template = SupervisorTemplate {
@@ -315,11 +338,12 @@ impl App {
         };
 
         let reporter = {
-            let (m, ledger, root, interval) = (
+            let (m, ledger, root, interval, health) = (
                 metrics.clone(),
                 ledger.clone(),
                 root_slot.clone(),
                 config.metrics.sample_interval,
+                health.clone(),
             );
             ChildSpec::worker(
                 "metrics_reporter",
@@ -334,6 +358,8 @@ impl App {
                             listener: listener.clone(),
                             root: root.clone(),
                             ledger: ledger.clone(),
+                            health: health.clone(),
+                            backlogs: backlogs.clone(),
                             sample_interval: interval,
                         },
                     )
@@ -412,23 +438,60 @@ impl App {
                 },
             )
         };
-        let root_args = supervisor_args(
-            "root",
-            ActorKind::Root,
-            vec![
-                reporter,
-                rate_limiter,
-                providers,
-                coordinator,
-                platforms_sup,
-            ],
-        );
+        let mut root_children = vec![
+            reporter,
+            rate_limiter,
+            providers,
+            coordinator,
+            platforms_sup,
+        ];
+        if config.chaos.enabled {
+            let (root, m, chaos) = (root_slot.clone(), metrics.clone(), config.chaos.clone());
+            root_children.push(ChildSpec::worker(
+                "chaos",
+                ActorKind::Other,
+                Restart::Permanent,
+                None,
+                move || {
+                    (
+                        Chaos,
+                        ChaosArgs {
+                            root: root.clone(),
+                            every: chaos.kill_every,
+                            kinds: chaos.kinds.clone(),
+                            metrics: m.clone(),
+                        },
+                    )
+                },
+            ));
+        }
+        let root_args = supervisor_args("root", ActorKind::Root, root_children);
         let (root, root_task) = Actor::spawn(None, Supervisor, root_args)
             .await
             .map_err(|e| AppError::Start(e.to_string()))?;
         root_slot.set(root.clone());
+        let (admin, admin_addr) = match &config.admin.token {
+            Some(token) => {
+                let addr = config.admin.addr;
+                let listener = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|_| l))
+                    .map_err(|source| AppError::AdminListen { addr, source })?;
+                let bound = listener.local_addr().ok();
+                let state = AdminState {
+                    token: token.clone(),
+                    root: root_slot.clone(),
+                    guards: guards.clone(),
+                    metrics: metrics.clone(),
+                };
+                let task = crate::admin::serve(listener, state)
+                    .map_err(|source| AppError::AdminListen { addr, source })?;
+                (Some(task), bound)
+            }
+            None => (None, None),
+        };
         tracing::info!(
             metrics = %metrics_addr.map_or("disabled".to_string(), |a| format!("http://{a}/metrics")),
+            admin = %admin_addr.map_or("disabled".to_string(), |a| format!("http://{a}/admin")),
             providers = ?config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             platforms = ?entries.iter().map(|e| e.platform.id().as_str()).collect::<Vec<_>>(),
             "tolmach started"
@@ -445,7 +508,20 @@ impl App {
             rate_limits,
             guards,
             tree_watch,
+            health,
+            admin_addr,
+            _admin: admin,
         })
+    }
+
+    /// What `/healthz` and `/readyz` report.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Where the admin API is served, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -564,6 +640,7 @@ impl App {
     pub async fn shutdown(mut self) -> ShutdownReport {
         let grace = self.config.runtime.shutdown_grace;
         let deadline = Instant::now() + grace;
+        self.health.set_draining();
         for p in &self.platforms {
             p.platform.close();
         }

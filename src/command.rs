@@ -78,6 +78,10 @@ pub enum Command {
     History,
     /// `/forget` (`/forgetme`): delete everything stored about the user.
     Forget,
+    /// `/status`: the runtime's health (admins only; an unknown command to others).
+    Status,
+    /// `/breakers`: the providers' circuits (admins only).
+    Breakers,
     /// Nothing but whitespace.
     Empty,
     /// Text that is not a command (the bot answers with a hint in private chats).
@@ -185,6 +189,8 @@ pub fn parse(
             "favorites" | "favourites" | "favs" => return Ok(Command::Favorites),
             "history" => return Ok(Command::History),
             "forget" | "forgetme" => return Ok(Command::Forget),
+            "status" => return Ok(Command::Status),
+            "breakers" => return Ok(Command::Breakers),
             "tr" | "translate" | "t" => slash_translate(args, &env)?,
             _ => return Err(ParseError::UnknownCommand(name)),
         }

@@ -27,7 +27,7 @@ use crate::domain::{PlatformId, UserKey};
 use crate::resilience::config::{self as policy, Policies, ResilienceConfig};
 use crate::roma::plan::PlanLimits;
 use crate::secret::Secret;
-use crate::supervision::{Backoff, Intensity};
+use crate::supervision::{ActorKind, Backoff, Intensity};
 
 /// The built-in defaults, also shipped as `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -96,6 +96,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub admin: AdminConfig,
+    pub sentry: SentryConfig,
+    pub chaos: ChaosConfig,
     pub supervision: SupervisionConfig,
     pub conversation: ConversationConfig,
     pub rate_limit: RateLimitConfig,
@@ -135,6 +138,29 @@ pub struct MetricsConfig {
     pub enabled: bool,
     pub addr: SocketAddr,
     pub sample_interval: Duration,
+}
+
+/// The admin HTTP API; enabled when a token is set.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub addr: SocketAddr,
+    pub token: Option<Secret>,
+}
+
+/// Error reporting to Sentry; enabled when a DSN is set.
+#[derive(Debug, Clone)]
+pub struct SentryConfig {
+    pub dsn: Option<Secret>,
+    pub environment: String,
+    pub sample_rate: f32,
+}
+
+/// Chaos mode: random actor kills, for soak tests.
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    pub enabled: bool,
+    pub kill_every: Duration,
+    pub kinds: Vec<ActorKind>,
 }
 
 #[derive(Debug, Clone)]
@@ -309,6 +335,28 @@ pub struct LibreTranslateConfig {
 // ---------------------------------------------------------------------------------------------
 
 impl Config {
+    /// Every secret value in the configuration (tokens, keys, the Sentry DSN), for the
+    /// redaction of logs and error reports.
+    pub fn secrets(&self) -> Vec<Secret> {
+        let mut out = Vec::new();
+        let p = &self.platforms;
+        out.extend(p.telegram.as_ref().map(|t| t.token.clone()));
+        out.extend(p.discord.as_ref().map(|d| d.token.clone()));
+        out.extend(self.admin.token.clone());
+        out.extend(self.sentry.dsn.clone());
+        out.extend(self.transcription.as_ref().and_then(|t| t.api_key.clone()));
+        for provider in &self.providers {
+            out.extend(match &provider.kind {
+                ProviderKind::Demo => None,
+                ProviderKind::OpenAi(c) => c.api_key.clone(),
+                ProviderKind::Anthropic(c) => Some(c.api_key.clone()),
+                ProviderKind::DeepL(c) => Some(c.api_key.clone()),
+                ProviderKind::LibreTranslate(c) => c.api_key.clone(),
+            });
+        }
+        out
+    }
+
     /// Defaults, then `file` (if any), then the environment.
     pub fn load(file: Option<&Path>, env: &dyn EnvSource) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
@@ -514,6 +562,9 @@ struct Raw {
     runtime: RawRuntime,
     log: RawLog,
     metrics: RawMetrics,
+    admin: RawAdmin,
+    sentry: RawSentry,
+    chaos: RawChaos,
     supervision: RawSupervision,
     conversation: RawConversation,
     rate_limit: RawRateLimit,
@@ -549,6 +600,31 @@ struct RawMetrics {
     addr: String,
     #[serde(with = "humantime_serde")]
     sample_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    addr: String,
+    token: String,
+    token_file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSentry {
+    dsn: String,
+    environment: String,
+    sample_rate: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChaos {
+    enabled: bool,
+    #[serde(with = "humantime_serde")]
+    kill_every: Duration,
+    kinds: TextList,
 }
 
 #[derive(Debug, Deserialize)]
@@ -808,7 +884,13 @@ impl Raw {
         let Some(resilience) = resilience else {
             return Err(ConfigError { problems: p.0 });
         };
+        let admin = validate_admin(&self.admin, &mut p);
+        let sentry = validate_sentry(&self.sentry, &mut p);
+        let chaos = validate_chaos(self.chaos, &mut p);
         let config = Config {
+            admin,
+            sentry,
+            chaos,
             runtime: RuntimeConfig {
                 data_dir: self.runtime.data_dir,
                 shutdown_grace: p
@@ -1414,6 +1496,85 @@ fn validate_transcription(
             ));
             None
         }
+    }
+}
+
+fn validate_admin(raw: &RawAdmin, p: &mut Problems) -> AdminConfig {
+    let addr = raw.addr.parse::<SocketAddr>().unwrap_or_else(|e| {
+        p.0.push(format!(
+            "admin.addr: {:?} is not a socket address like 127.0.0.1:9465 ({e})",
+            raw.addr
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 9465))
+    });
+    let token = if !raw.token.trim().is_empty() {
+        Some(Secret::new(raw.token.trim()))
+    } else if !raw.token_file.is_empty() {
+        match std::fs::read_to_string(&raw.token_file) {
+            Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
+            Ok(_) => {
+                p.0.push(format!("admin.token_file {} is empty", raw.token_file));
+                None
+            }
+            Err(e) => {
+                p.0.push(format!(
+                    "admin.token_file {} cannot be read: {}",
+                    raw.token_file,
+                    e.kind()
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(t) = &token
+        && t.expose().len() < 16
+    {
+        p.0.push("admin.token must be at least 16 characters".into());
+    }
+    AdminConfig { addr, token }
+}
+
+fn validate_sentry(raw: &RawSentry, p: &mut Problems) -> SentryConfig {
+    let dsn = raw.dsn.trim();
+    if !dsn.is_empty() && dsn.parse::<url::Url>().is_err() {
+        // The DSN holds a key: say what is wrong, not what it is.
+        p.0.push("sentry.dsn is not a URL like https://<key>@<host>/<project>".into());
+    }
+    if !(0.0..=1.0).contains(&raw.sample_rate) {
+        p.0.push(format!(
+            "sentry.sample_rate must be between 0.0 and 1.0, not {}",
+            raw.sample_rate
+        ));
+    }
+    SentryConfig {
+        dsn: (!dsn.is_empty()).then(|| Secret::new(dsn)),
+        environment: raw.environment.clone(),
+        sample_rate: raw.sample_rate,
+    }
+}
+
+fn validate_chaos(raw: RawChaos, p: &mut Problems) -> ChaosConfig {
+    let mut kinds = Vec::new();
+    for name in raw.kinds.items() {
+        match ActorKind::ALL.iter().find(|k| k.as_str() == name) {
+            Some(k) if k.is_supervisor() => p.0.push(format!(
+                "chaos.kinds: {name} is a supervisor; chaos kills only workers"
+            )),
+            Some(k) => kinds.push(*k),
+            None => {
+                p.0.push(format!("chaos.kinds: no actor kind is called {name:?}"))
+            }
+        }
+    }
+    if raw.enabled && kinds.is_empty() {
+        p.0.push("chaos.kinds is empty: name the kinds of actor chaos may kill".into());
+    }
+    ChaosConfig {
+        enabled: raw.enabled,
+        kill_every: p.non_zero_duration("chaos.kill_every", raw.kill_every),
+        kinds,
     }
 }
 

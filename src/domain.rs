@@ -91,6 +91,33 @@ impl fmt::Display for MessageKey {
     }
 }
 
+impl MessageKey {
+    /// The correlation id of this message: every log line about it, in every actor that
+    /// touches it, carries it as `corr`. Derived from the key (FNV-1a), so a message redelivered
+    /// after a crash keeps its id, and it names no user or chat.
+    pub fn corr(&self) -> Corr {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let platform = self.chat.platform.as_str().as_bytes();
+        for part in [platform, self.chat.chat.as_bytes(), self.id.as_bytes()] {
+            for b in part.iter().chain(std::iter::once(&0xff)) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        Corr(h)
+    }
+}
+
+/// A correlation id (see [`MessageKey::corr`]); prints as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Corr(u64);
+
+impl fmt::Display for Corr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
 /// Kind of chat, which decides how chatty the bot may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ChatKind {

@@ -10,14 +10,16 @@
 //!   ordered shutdown) and restart-proof actor handles ([`supervision::Slot`]).
 //! - [`delivery`]: the ledger that makes every accepted message get exactly one reply, and the
 //!   outbox that delivers replies.
-//! - [`platforms`]: one trait, one file per chat platform (console, in-memory; Telegram and
-//!   Discord next).
+//! - [`platforms`]: one trait, one file per chat platform (console, in-memory, Telegram,
+//!   Discord).
 //! - [`providers`]: one trait, one file per translation provider (offline demo,
-//!   OpenAI-compatible), plus the circuit breaker.
+//!   OpenAI-compatible, Anthropic, DeepL, LibreTranslate); [`resilience`]: the policies around
+//!   them (retry, circuit breaker, bulkhead, hedging, fallback, injected faults).
 //! - [`roma`]: the coordinator's engine: atomize, plan, execute, aggregate.
 //! - [`command`]: what users can say; [`replies`]: what the bot says back; [`lang`]: languages;
 //!   [`detect`]: which language a text is in.
-//! - [`config`], [`telemetry`] (logs, metrics), [`domain`] (shared vocabulary), [`secret`].
+//! - [`config`], [`telemetry`] (logs, metrics, health probes, redaction, Sentry), [`admin`]
+//!   (the operator's HTTP API), [`domain`] (shared vocabulary), [`secret`].
 //!
 //! A message travels: platform → session actor (recorded in the ledger) → conversation actor
 //! (rate limiter, coordinator → provider actors) → ledger (resolved exactly once) → outbox →
@@ -26,6 +28,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod actors;
+pub mod admin;
 pub mod app;
 pub mod command;
 pub mod config;

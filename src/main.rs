@@ -26,10 +26,29 @@ struct Args {
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     check_config: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Ask a running tolmach whether it is healthy: exit 0 when the URL answers 200, 1
+    /// otherwise. For container HEALTHCHECKs, where there is no curl.
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:9464/healthz")]
+        url: String,
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Healthcheck { url, timeout }) = &args.command {
+        return healthcheck(url, *timeout);
+    }
     let config = match Config::load(args.config.as_deref(), &ProcessEnv) {
         Ok(c) => c,
         Err(e) => {
@@ -41,10 +60,13 @@ fn main() -> ExitCode {
         println!("{config:#?}");
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = tolmach::telemetry::init_logging(&config.log) {
-        eprintln!("tolmach: cannot set up logging: {e}");
-        return ExitCode::from(2);
-    }
+    let _telemetry = match tolmach::telemetry::init(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tolmach: cannot set up logging: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,6 +118,32 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     app.run(shutdown).await?;
     Ok(())
+}
+
+fn healthcheck(url: &str, timeout: std::time::Duration) -> ExitCode {
+    let check = async {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .no_proxy()
+            .build()?;
+        client.get(url).send().await
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(check).map_err(|e| e.to_string()));
+    match result {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("tolmach healthcheck: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("tolmach healthcheck: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now; the returned future resolves on either.

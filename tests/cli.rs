@@ -308,3 +308,228 @@ async fn the_binary_serves_discord_and_never_logs_the_token() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The JSON log lines of a run, parsed.
+fn json_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The correlation id a JSON log line carries: its own field, or its span's.
+fn corr(line: &serde_json::Value) -> Option<&str> {
+    line["corr"]
+        .as_str()
+        .or_else(|| line["span"]["corr"].as_str())
+}
+
+#[tokio::test]
+async fn a_correlation_id_follows_each_message_through_every_actor() {
+    let mut child = tolmach()
+        .env("TOLMACH_LOG", "info,tolmach=debug")
+        .env("TOLMACH_LOG_FORMAT", "json")
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"/tr es,fr thank you\n/tr de good night\n")
+        .await
+        .expect("write");
+    drop(stdin);
+    let out = finish(child).await;
+    assert!(out.status.success());
+    let lines = json_lines(&out.stderr);
+    let accepted: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "accepted")
+        .filter_map(corr)
+        .collect();
+    assert_eq!(accepted.len(), 2, "{lines:#?}");
+    assert_ne!(accepted[0], accepted[1], "one id per message");
+    for (id, provider_calls) in [(accepted[0], 2), (accepted[1], 1)] {
+        let with_id: Vec<&serde_json::Value> =
+            lines.iter().filter(|l| corr(l) == Some(id)).collect();
+        let seen = |target: &str, message: &str| {
+            with_id
+                .iter()
+                .filter(|l| l["target"] == target && l["message"] == message)
+                .count()
+        };
+        assert_eq!(seen("tolmach::actors::session", "accepted"), 1);
+        assert_eq!(seen("tolmach::actors::conversation", "handling message"), 1);
+        assert_eq!(seen("tolmach::actors::coordinator", "planned"), 1);
+        assert_eq!(
+            seen("tolmach::resilience::pipeline", "provider call"),
+            provider_calls,
+            "{with_id:#?}"
+        );
+    }
+    // User text stays out of the logs unless asked for.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !log.contains("thank you") && !log.contains("good night"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs_metrics_admin_api_or_sentry() {
+    const TG_TOKEN: &str = "7000000002:SECRET-token-in-config-file-abcdef";
+    const PROVIDER_KEY: &str = "sk-SECRET-provider-key-0123456789";
+    const ADMIN_TOKEN: &str = "SECRET-admin-token-0123456789";
+    const DSN_KEY: &str = "fedcba9876543210fedcba9876543210";
+    let telegram = tolmach_testkit::FakeTelegram::start(TG_TOKEN)
+        .await
+        .expect("fake telegram");
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    provider.set_behavior(tolmach_testkit::Behavior::Status(500));
+    let sentry = tolmach_testkit::FakeSentry::start()
+        .await
+        .expect("fake sentry");
+    let dir = std::env::temp_dir().join(format!("tolmach-cli-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("tolmach.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[platforms.telegram]\ntoken = \"{TG_TOKEN}\"\napi_url = \"{}\"\n\n\
+             [providers.leaky]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\n\
+             api_key_env = \"LEAKY_KEY\"\npriority = 1\n\n\
+             [providers.leaky.retry]\nmax_attempts = 1\n\n\
+             [providers.leaky.breaker]\nminimum_calls = 2\nwindow_size = 2\n",
+            telegram.api_url(),
+            provider.base_url()
+        ),
+    )
+    .expect("config file");
+    let mut child = tolmach()
+        .arg("--config")
+        .arg(&config)
+        .env("LEAKY_KEY", PROVIDER_KEY)
+        .env("TOLMACH_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("TOLMACH_ADMIN_ADDR", "127.0.0.1:0")
+        .env("TOLMACH_SENTRY_DSN", sentry.dsn(DSN_KEY))
+        .env("TOLMACH_RUNTIME_DATA_DIR", dir.join("data"))
+        .env("TOLMACH_LOG", "debug")
+        .env("TOLMACH_LOG_FORMAT", "json")
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let (metrics_url, admin_url) = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            seen.push(line);
+            if v["message"] == "tolmach started" {
+                return (
+                    v["metrics"].as_str().expect("metrics").to_string(),
+                    v["admin"].as_str().expect("admin").to_string(),
+                );
+            }
+        }
+        panic!("no startup line")
+    })
+    .await
+    .expect("started");
+    let (chat, user) = (
+        tolmach_testkit::TgChat::private(5, "Eve"),
+        tolmach_testkit::TgUser::new(5, "Eve"),
+    );
+    for i in 0..4 {
+        telegram.send_text(&chat, &user, &format!("/tr es secretive words {i}"));
+    }
+    assert!(telegram.wait_for_sent(4, PATIENCE).await, "four answers");
+    // The failing provider's circuit opened: a Sentry event.
+    assert!(
+        sentry
+            .wait_for_event(PATIENCE, |e| e.to_string().contains("circuit opened"))
+            .await
+            .is_some()
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let metrics = client
+        .get(&metrics_url)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let tree = client
+        .get(format!("{admin_url}/tree"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("tree")
+        .text()
+        .await
+        .expect("body");
+    assert!(tree.contains("\"providers\""), "{tree}");
+    // The container HEALTHCHECK: `tolmach healthcheck` says the process is alive ...
+    let healthz = metrics_url.replace("/metrics", "/healthz");
+    let check = || async {
+        Command::new(BIN)
+            .args(["healthcheck", "--url", &healthz])
+            .env_clear()
+            .output()
+            .await
+            .expect("healthcheck runs")
+    };
+    assert!(check().await.status.success());
+    let pid = child.id().expect("pid").to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    while let Ok(Some(line)) = stderr.next_line().await {
+        seen.push(line);
+    }
+    assert!(child.wait().await.expect("status").success());
+    // ... and that it is gone once it stopped.
+    let gone = check().await;
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("healthcheck"));
+    let logs = seen.join("\n");
+    let envelopes: Vec<String> = sentry
+        .envelopes()
+        .into_iter()
+        .map(|e| {
+            e.raw
+                .split_once('\n')
+                .map_or(String::new(), |(_, items)| items.to_string())
+        })
+        .collect();
+    assert!(!envelopes.is_empty());
+    let places = [
+        ("logs", logs.as_str()),
+        ("metrics", metrics.as_str()),
+        ("admin tree", tree.as_str()),
+    ];
+    for secret in [
+        TG_TOKEN,
+        "SECRET-token-in-config",
+        PROVIDER_KEY,
+        ADMIN_TOKEN,
+        DSN_KEY,
+    ] {
+        for (what, text) in places {
+            assert!(!text.contains(secret), "{secret} in the {what}:\n{text}");
+        }
+        for e in &envelopes {
+            assert!(!e.contains(secret), "{secret} in a Sentry event:\n{e}");
+        }
+    }
+    // Nor the users' text.
+    assert!(!logs.contains("secretive words"), "{logs}");
+    for e in &envelopes {
+        assert!(!e.contains("secretive words"), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::actors::coordinator::CoordinatorMsg;
 use crate::actors::rate_limiter::{Decision, RateLimiterMsg};
@@ -31,7 +32,8 @@ use crate::replies;
 use crate::roma::aggregate::aggregate;
 use crate::roma::{Input, Speech, SpeechError, TranslateRequest};
 use crate::store::{Admission, Entry, Store};
-use crate::supervision::{Slot, call};
+use crate::supervision::{Slot, call, snapshot};
+use crate::telemetry::health::Health;
 use crate::telemetry::metrics::ReplyOutcome;
 use crate::telemetry::user_text;
 
@@ -56,6 +58,8 @@ pub struct ConversationDeps {
     pub voice: Option<VoiceDeps>,
     /// The platforms, to fetch voice messages' audio.
     pub platforms: HashMap<PlatformId, Arc<dyn Platform>>,
+    /// For the admins' `/status` and `/breakers`.
+    pub health: Arc<Health>,
 }
 
 /// What voice messages need.
@@ -127,9 +131,16 @@ impl Actor for Conversation {
                     return Ok(());
                 };
                 state.last_activity = Instant::now();
+                let span = tracing::info_span!(
+                    "update",
+                    corr = %work.inbound.key.corr(),
+                    platform = work.inbound.key.chat.platform.as_str(),
+                    attempt = work.attempt,
+                );
                 let resolution = if work.attempt > state.deps.config.max_attempts {
+                    let _entered = span.enter();
                     tracing::error!(
-                        message = %work.inbound.key,
+                        key = %work.inbound.key,
                         attempts = work.attempt - 1,
                         "message crashed its conversation too often; answering with an apology"
                     );
@@ -139,7 +150,7 @@ impl Actor for Conversation {
                         outcome: ReplyOutcome::Error,
                     }
                 } else {
-                    answer(&state.deps, &work).await
+                    answer(&state.deps, &work).instrument(span).await
                 };
                 state.deps.ledger.resolve(&work.inbound.key, resolution);
                 // One message per handler call, so a stop request is seen between messages.
@@ -176,21 +187,20 @@ struct PlatformSpeech {
 #[async_trait::async_trait]
 impl Speech for PlatformSpeech {
     async fn transcribe(&self, deadline: Instant) -> Result<String, SpeechError> {
-        let audio = match tokio::time::timeout_at(deadline, self.platform.fetch_voice(&self.voice))
-            .await
-        {
-            Ok(Ok(audio)) => audio,
-            Ok(Err(e)) => {
-                tracing::warn!(message = %self.message, error = %e, "cannot fetch a voice message");
-                return Err(SpeechError::Fetch);
-            }
-            Err(_) => return Err(SpeechError::Timeout),
-        };
+        let audio =
+            match tokio::time::timeout_at(deadline, self.platform.fetch_voice(&self.voice)).await {
+                Ok(Ok(audio)) => audio,
+                Ok(Err(e)) => {
+                    tracing::warn!(key = %self.message, error = %e, "cannot fetch a voice message");
+                    return Err(SpeechError::Fetch);
+                }
+                Err(_) => return Err(SpeechError::Timeout),
+            };
         self.transcriber
             .transcribe(audio, self.voice.mime_type.as_deref(), deadline)
             .await
             .map_err(|e| {
-                tracing::warn!(message = %self.message, error = %e, "transcription failed");
+                tracing::warn!(key = %self.message, error = %e, "transcription failed");
                 SpeechError::Transcribe(e)
             })
     }
@@ -281,7 +291,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     };
     let deadline = work.accepted_at + deps.config.request_timeout + voice_budget;
     tracing::debug!(
-        message = %inbound.key,
+        key = %inbound.key,
         attempt = work.attempt,
         text = %user_text(deps.log_user_text, &inbound.text),
         "handling message"
@@ -295,10 +305,11 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
 
     let exempt = deps.rate_limit_exempt.contains(&inbound.user.platform);
     let check_deadline = deadline.min(Instant::now() + RATE_LIMIT_CHECK_TIMEOUT);
-    let decision = if exempt {
-        Decision::Allowed
-    } else {
-        call(&deps.rate_limiter, check_deadline, |reply| RateLimiterMsg::Check {
+    let decision =
+        if exempt {
+            Decision::Allowed
+        } else {
+            call(&deps.rate_limiter, check_deadline, |reply| RateLimiterMsg::Check {
         user: inbound.user.clone(),
         message: inbound.key.clone(),
         reply,
@@ -306,10 +317,10 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     .await
     .unwrap_or_else(|_| {
         // Better to answer than to punish users for our own outage.
-            tracing::warn!(message = %inbound.key, "rate limiter unavailable; allowing the message");
+            tracing::warn!(key = %inbound.key, "rate limiter unavailable; allowing the message");
             Decision::Allowed
         })
-    };
+        };
     match decision {
         Decision::Allowed => {}
         Decision::Limited {
@@ -330,7 +341,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     };
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
     let defaults = deps.store.defaults(&inbound.user).unwrap_or_else(|e| {
-        tracing::warn!(message = %inbound.key, error = %e, "cannot read the user's settings");
+        tracing::warn!(key = %inbound.key, error = %e, "cannot read the user's settings");
         Vec::new()
     });
     let context = command::Context {
@@ -353,6 +364,19 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
             | Command::History
             | Command::Forget),
         ) => settings(deps, inbound, command, &defaults),
+        Ok(command @ (Command::Status | Command::Breakers)) => {
+            if !deps.users.admins.contains(&inbound.user) {
+                let name = if command == Command::Status {
+                    "status"
+                } else {
+                    "breakers"
+                };
+                let unknown = command::ParseError::UnknownCommand(name.to_string());
+                return reply(replies::parse_error(loc, &unknown), ReplyOutcome::Rejected);
+            }
+            tracing::info!(target: "tolmach::audit", action = ?command, user = ?inbound.user, "admin chat command");
+            reply(admin_reply(deps, command).await, ReplyOutcome::Info)
+        }
         Ok(Command::Help) => reply(
             replies::help(loc, limits, deps.demo_only, deps.voice.is_some()),
             ReplyOutcome::Info,
@@ -366,6 +390,30 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
             translate(deps, inbound, input, request, deadline).await
         }
     }
+}
+
+/// `/status` or `/breakers` for an admin.
+async fn admin_reply(deps: &ConversationDeps, command: Command) -> String {
+    let health = &deps.health;
+    if let Command::Breakers = command {
+        let lines: Vec<_> = health
+            .guards()
+            .iter()
+            .map(|g| replies::admin::BreakerLine {
+                provider: g.name.to_string(),
+                state: g.breaker.state(),
+                fault: g.faults.active(),
+            })
+            .collect();
+        return replies::admin::breakers(&lines);
+    }
+    let tree = snapshot(health.root(), Instant::now() + Duration::from_secs(2)).await;
+    replies::admin::status(
+        &health.ready(),
+        &tree,
+        deps.ledger.in_flight(None),
+        health.uptime(),
+    )
 }
 
 /// Entries `/history` shows.
@@ -415,7 +463,7 @@ fn settings(
             replies::history(loc, &lines)
         }),
         Command::Forget => store.forget(user).map(|removed| {
-            tracing::info!(message = %inbound.key, records = removed, "forgot a user at their request");
+            tracing::info!(key = %inbound.key, records = removed, "forgot a user at their request");
             replies::forgotten(loc, removed)
         }),
         _ => Ok(replies::internal_error(loc)),
@@ -426,7 +474,7 @@ fn settings(
             outcome: ReplyOutcome::Info,
         },
         Err(e) => {
-            tracing::warn!(message = %inbound.key, error = %e, "user settings store failed");
+            tracing::warn!(key = %inbound.key, error = %e, "user settings store failed");
             Resolution::Reply {
                 text: replies::store_unavailable(loc),
                 outcome: ReplyOutcome::Error,
@@ -478,7 +526,7 @@ async fn translate(
         }
         // Better to answer than to punish users for our own outage.
         Err(e) => {
-            tracing::warn!(message = %inbound.key, error = %e, "cannot record a translation; going ahead")
+            tracing::warn!(key = %inbound.key, error = %e, "cannot record a translation; going ahead")
         }
     }
     let request = TranslateRequest {
@@ -490,6 +538,7 @@ async fn translate(
     };
     match call(&deps.coordinator, deadline, |reply| {
         CoordinatorMsg::Translate {
+            span: tracing::Span::current(),
             request: request.clone(),
             reply,
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::resilience::router::Router;
 use crate::roma::execute::execute;
@@ -23,6 +24,8 @@ pub enum CoordinatorMsg {
     Translate {
         request: TranslateRequest,
         reply: RpcReplyPort<RomaOutcome>,
+        /// The update's span (its correlation id), under which the request runs.
+        span: tracing::Span,
     },
 }
 
@@ -65,7 +68,11 @@ impl Actor for Coordinator {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         while state.requests.try_join_next().is_some() {}
-        let CoordinatorMsg::Translate { request, reply } = msg;
+        let CoordinatorMsg::Translate {
+            request,
+            reply,
+            span,
+        } = msg;
         let router = state.args.router.clone();
         let (max_parallel, limits) = (state.args.max_parallel, state.args.limits);
         let metrics = state.args.metrics.clone();
@@ -79,7 +86,7 @@ impl Actor for Coordinator {
             };
             let outcome = execute(&request, plan, &router, parallel, &metrics).await;
             let _ = reply.send(outcome);
-        });
+        }.instrument(span));
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::providers::{Provider, ProviderError, TranslateJob, Translation};
 use crate::resilience::guard::ProviderGuard;
@@ -29,6 +30,8 @@ pub enum ProviderMsg {
         reply: RpcReplyPort<Result<Translation, ProviderError>>,
         /// Resolves (with an error) when the caller drops its sender: abandon the call.
         cancel: watch::Receiver<()>,
+        /// The caller's span (the update's correlation id), under which the call runs.
+        span: tracing::Span,
     },
 }
 
@@ -74,23 +77,27 @@ impl Actor for ProviderActor {
             last_resort,
             reply,
             mut cancel,
+            span,
         } = msg;
         let (provider, guard) = (state.args.provider.clone(), state.args.guard.clone());
-        state.calls.spawn(async move {
-            let result = tokio::select! {
-                result = pipeline::call(&guard, provider.as_ref(), &job, last_resort) => result,
-                _ = cancel.changed() => {
-                    guard.metrics.provider_call(&guard.name, "cancelled", None);
-                    return;
-                }
-            };
-            let _ = reply.send(result.map(|(answer, spent)| Translation {
-                text: answer.text,
-                provider: guard.name.clone(),
-                demo: provider.is_demo(),
-                dollars: spent.dollars,
-            }));
-        });
+        state.calls.spawn(
+            async move {
+                let result = tokio::select! {
+                    result = pipeline::call(&guard, provider.as_ref(), &job, last_resort) => result,
+                    _ = cancel.changed() => {
+                        guard.metrics.provider_call(&guard.name, "cancelled", None);
+                        return;
+                    }
+                };
+                let _ = reply.send(result.map(|(answer, spent)| Translation {
+                    text: answer.text,
+                    provider: guard.name.clone(),
+                    demo: provider.is_demo(),
+                    dollars: spent.dollars,
+                }));
+            }
+            .instrument(span),
+        );
         Ok(())
     }
 }

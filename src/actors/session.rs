@@ -127,15 +127,17 @@ async fn pump(
         };
         let chat = inbound.key.chat.clone();
         let key = inbound.key.clone();
-        tracing::debug!(message = %key, text = %user_text(log_user_text, &inbound.text), "received");
+        tracing::debug!(corr = %key.corr(), key = %key, text = %user_text(log_user_text, &inbound.text), "received");
         match ledger.accept(inbound) {
             Accept::Accepted => {
-                tracing::debug!(message = %key, "accepted");
+                tracing::debug!(corr = %key.corr(), key = %key, "accepted");
                 if session.cast(SessionMsg::Accepted { chat }).is_err() {
                     return;
                 }
             }
-            Accept::Duplicate => tracing::debug!(message = %key, "duplicate ignored"),
+            Accept::Duplicate => {
+                tracing::debug!(corr = %key.corr(), key = %key, "duplicate ignored")
+            }
         }
     }
 }
@@ -220,9 +222,20 @@ impl SessionState {
             }
             return Ok(());
         }
+        if let Exit::Failed(reason) = &exit {
+            tracing::error!(
+                tags.actor_kind = ActorKind::Conversation.as_str(),
+                tags.platform = self.platform(),
+                %chat,
+                error = %reason,
+                "actor failed"
+            );
+        }
         let now = Instant::now();
         if let Err(source) = self.window.record(now) {
             tracing::error!(
+                tags.actor_kind = ActorKind::Session.as_str(),
+                tags.platform = self.platform(),
                 platform = self.platform(),
                 %chat,
                 exit = %exit,

@@ -197,6 +197,17 @@ impl Ledger {
         self.lock().queues.get(chat).is_some_and(|q| !q.is_empty())
     }
 
+    /// The most messages waiting in one chat's queue (a conversation's backlog), for the
+    /// mailbox-depth gauge. Says nothing about which chat.
+    pub fn busiest_queue(&self) -> usize {
+        self.lock()
+            .queues
+            .values()
+            .map(VecDeque::len)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Chats of `platform` with pending messages.
     pub fn pending_chats(&self, platform: PlatformId) -> Vec<ChatKey> {
         let mut chats: Vec<ChatKey> = self
@@ -258,7 +269,7 @@ impl Ledger {
                             entry.state = State::Delivering;
                         }
                     } else {
-                        tracing::error!(message = %key, "no outbox for this platform; reply dropped");
+                        tracing::error!(key = %key, "no outbox for this platform; reply dropped");
                         inner.finish(key);
                     }
                     (took, outcome, !queued)

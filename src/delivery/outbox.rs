@@ -163,8 +163,9 @@ impl Shared {
             };
             if let Err(e) = self.send_with_retry(&part).await {
                 tracing::warn!(
+                    corr = %outbound.in_reply_to.corr(),
                     platform = %self.platform.id(),
-                    message = %outbound.in_reply_to,
+                    key = %outbound.in_reply_to,
                     error = %e,
                     "giving up on a reply"
                 );
@@ -201,7 +202,7 @@ impl Shared {
                     w
                 }
             };
-            tracing::debug!(platform = %self.platform.id(), chat = %part.chat, error = %err, wait_ms = wait.as_millis() as u64, "send failed; retrying");
+            tracing::debug!(corr = %part.in_reply_to.corr(), platform = %self.platform.id(), chat = %part.chat, error = %err, wait_ms = wait.as_millis() as u64, "send failed; retrying");
             tokio::time::sleep(wait).await;
         }
     }

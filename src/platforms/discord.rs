@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, watch};
 use self::classify::{Classified, Identity, ReplyRoute};
 use self::rest::{Rest, RestError};
 use self::shard::{GatewayLink, ShardActor, ShardArgs};
-use super::{Platform, SendError};
+use super::{Connection, Platform, SendError};
 use crate::config::DiscordConfig;
 use crate::delivery::pacing::Pacing;
 use crate::domain::{Inbound, MessageKey, Outbound, PlatformId};
@@ -200,6 +200,7 @@ impl DiscordPlatform {
             client,
             rest: rest.clone(),
             events: tx,
+            shards: Default::default(),
         });
         let since = snowflake_at(now_ms().saturating_sub(window_ms(&config)));
         let handled = store
@@ -525,6 +526,23 @@ fn window_ms(config: &DiscordConfig) -> u64 {
 impl Platform for DiscordPlatform {
     fn id(&self) -> PlatformId {
         PlatformId::Discord
+    }
+
+    fn connection(&self) -> Connection {
+        let shards = self.link.shards.lock().unwrap_or_else(|e| e.into_inner());
+        let down: Vec<u32> = shards
+            .iter()
+            .filter(|(_, up)| !**up)
+            .map(|(s, _)| *s)
+            .collect();
+        match (shards.len(), down.is_empty()) {
+            (0, _) => Connection::down("no gateway shard started yet"),
+            (n, true) => Connection::up(format!("{n} gateway shard(s) connected")),
+            (n, false) => Connection::down(format!(
+                "{} of {n} shard(s) not connected: {down:?}",
+                down.len()
+            )),
+        }
     }
 
     async fn recv(&self) -> Option<Inbound> {

@@ -12,11 +12,63 @@ pub mod discord;
 pub mod memory;
 pub mod telegram;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::delivery::pacing::Pacing;
 use crate::domain::{Inbound, MessageKey, Outbound, PlatformId, Voice};
 use crate::supervision::{ChildSpec, SupervisorTemplate};
+
+/// Whether a platform is connected, and what it last saw, for `/readyz`, the
+/// `tolmach_platform_connected` gauge and `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Connection {
+    pub connected: bool,
+    /// What the platform last saw (never a token or user text).
+    pub detail: String,
+}
+
+impl Connection {
+    pub fn up(detail: impl Into<String>) -> Self {
+        Self {
+            connected: true,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn down(detail: impl Into<String>) -> Self {
+        Self {
+            connected: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A [`Connection`] that a platform's input loop updates and health checks read.
+#[derive(Debug)]
+pub struct ConnectionCell(Mutex<Connection>);
+
+impl ConnectionCell {
+    pub fn new(initial: Connection) -> Self {
+        Self(Mutex::new(initial))
+    }
+
+    pub fn set(&self, c: Connection) {
+        let mut cur = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.connected != c.connected {
+            if c.connected {
+                tracing::info!(detail = %c.detail, "platform connected");
+            } else {
+                tracing::warn!(detail = %c.detail, "platform disconnected");
+            }
+        }
+        *cur = c;
+    }
+
+    pub fn get(&self) -> Connection {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 /// Why a reply could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +107,11 @@ pub trait Platform: Send + Sync + 'static {
     /// read as markup escaped (before splitting). Plain text by default.
     fn render(&self, text: &str) -> String {
         text.to_string()
+    }
+
+    /// Whether the platform is connected now. Always connected by default (local input).
+    fn connection(&self) -> Connection {
+        Connection::up("local")
     }
 
     /// Longest reply the platform accepts, in characters; longer replies are split.

@@ -38,7 +38,7 @@ use tokio::sync::{Notify, OnceCell, watch};
 
 use self::classify::{Classified, classify};
 use self::updates::RawGetUpdates;
-use super::{MediaError, Platform, SendError};
+use super::{Connection, ConnectionCell, MediaError, Platform, SendError};
 use crate::config::TelegramConfig;
 use crate::delivery::pacing::Pacing;
 use crate::domain::{Inbound, MessageKey, Outbound, PlatformId, Voice};
@@ -103,6 +103,7 @@ pub struct TelegramPlatform {
     /// Signalled on every acknowledgement: the offset may have moved.
     progress: Notify,
     metrics: Metrics,
+    connection: ConnectionCell,
 }
 
 impl TelegramPlatform {
@@ -138,6 +139,7 @@ impl TelegramPlatform {
             store,
             closed: watch::Sender::new(false),
             progress: Notify::new(),
+            connection: ConnectionCell::new(Connection::down("not connected yet")),
             metrics,
             config,
         })
@@ -162,15 +164,21 @@ impl TelegramPlatform {
                         "telegram: connected"
                     );
                     self.drop_webhook().await;
+                    self.connection.set(Connection::up("getMe answered"));
                     let _ = self.me.set(me.clone());
                     return Some(me);
                 }
                 Ok(_) => tracing::error!("telegram: getMe returned a bot without a username"),
-                Err(e) => tracing::warn!(
-                    error = %describe(&e),
-                    retry_in_s = backoff.as_secs(),
-                    "telegram: cannot reach the Bot API (getMe)"
-                ),
+                Err(e) => {
+                    let error = describe(&e);
+                    tracing::warn!(
+                        error = %error,
+                        retry_in_s = backoff.as_secs(),
+                        "telegram: cannot reach the Bot API (getMe)"
+                    );
+                    self.connection
+                        .set(Connection::down(format!("getMe failed: {error}")));
+                }
             }
             self.until_closed(tokio::time::sleep(backoff)).await?;
             backoff = (backoff * 2).min(Duration::from_secs(60));
@@ -341,6 +349,10 @@ impl Platform for TelegramPlatform {
         PlatformId::Telegram
     }
 
+    fn connection(&self) -> Connection {
+        self.connection.get()
+    }
+
     async fn recv(&self) -> Option<Inbound> {
         let mut backoff = Duration::from_secs(1);
         loop {
@@ -363,6 +375,7 @@ impl Platform for TelegramPlatform {
             match self.until_closed(request.send()).await? {
                 Ok(raw) => {
                     backoff = Duration::from_secs(1);
+                    self.connection.set(Connection::up("polling"));
                     let fetched = raw.len();
                     let updates = parse_all(raw);
                     let progress = self.progress.notified();
@@ -385,11 +398,15 @@ impl Platform for TelegramPlatform {
                         }
                         _ => "",
                     };
+                    let error = describe(&e);
                     tracing::warn!(
-                        error = %describe(&e),
+                        error = %error,
                         retry_in_s = backoff.as_secs(),
                         "telegram: getUpdates failed{hint}"
                     );
+                    self.connection.set(Connection::down(format!(
+                        "getUpdates failed: {error}{hint}"
+                    )));
                     self.until_closed(tokio::time::sleep(backoff)).await?;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }

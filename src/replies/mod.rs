@@ -16,6 +16,7 @@
 //! Command examples (`/tr es,fr good morning`, `/lang es fr`) stay as typed in every language,
 //! and so do language names (the English `Lang::name`).
 
+pub mod admin;
 mod locale;
 mod words;
 

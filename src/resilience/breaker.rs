@@ -267,7 +267,10 @@ impl Breaker {
             State::HalfOpen { .. } => CircuitState::HalfOpen,
         };
         match state {
+            // `alert`: also a Sentry event, tagged with the provider.
             CircuitState::Open => tracing::warn!(
+                alert = "circuit_open",
+                tags.provider = %self.provider,
                 provider = %self.provider,
                 wait_in_open_ms = self.config.wait_in_open.as_millis() as u64,
                 "circuit opened"

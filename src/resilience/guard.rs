@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::breaker::Breaker;
 use super::bulkhead::Bulkhead;
 use super::config::Policies;
+use super::faults::Faults;
 use super::latency::Latency;
 use super::quota::Meter;
 use super::retry::RetryBudget;
@@ -30,6 +31,8 @@ pub struct ProviderGuard {
     pub latency: Latency,
     pub meter: Meter,
     pub metrics: Metrics,
+    /// Faults injected through the admin API.
+    pub faults: Faults,
     cooldown: Mutex<Option<Instant>>,
 }
 
@@ -42,6 +45,7 @@ impl ProviderGuard {
             retry_budget: RetryBudget::new(&policies.retry),
             latency: Latency::default(),
             meter: Meter::default(),
+            faults: Faults::default(),
             cooldown: Mutex::new(None),
             name,
             policies,

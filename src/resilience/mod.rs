@@ -24,6 +24,7 @@
 pub mod breaker;
 pub mod bulkhead;
 pub mod config;
+pub mod faults;
 pub mod guard;
 pub mod hedge;
 pub mod latency;

@@ -87,7 +87,11 @@ async fn attempt_once(
         return Err(ProviderError::Busy);
     };
     let started = Instant::now();
-    let result = tokio::time::timeout_at(job.deadline, provider.translate(job))
+    let call = async {
+        guard.faults.apply().await?;
+        provider.translate(job).await
+    };
+    let result = tokio::time::timeout_at(job.deadline, call)
         .await
         .unwrap_or(Err(ProviderError::Timeout));
     let took = started.elapsed();
@@ -119,6 +123,13 @@ async fn attempt_once(
     let outcome = result
         .as_ref()
         .map_or_else(ProviderError::outcome, |_| "ok");
+    tracing::debug!(
+        provider = %guard.name,
+        lang = job.target.code,
+        outcome,
+        took_ms = took.as_millis() as u64,
+        "provider call"
+    );
     guard
         .metrics
         .provider_call(&guard.name, outcome, Some(took));

@@ -205,12 +205,17 @@ impl Router {
         let mut inflight = FuturesUnordered::new();
         let mut hedge_at: Option<Instant> = None;
         let mut hedged: Option<Arc<str>> = None;
+        // The provider that just failed, until the job goes on to another one.
+        let mut failed: Option<Arc<str>> = None;
         self.hedges.deposit();
         loop {
             if inflight.is_empty() {
                 let Some(route) = self.next_fit(&mut next, job, &mut errors, false) else {
                     break;
                 };
+                if let Some(from) = failed.take() {
+                    self.metrics.provider_fallback(&from);
+                }
                 hedge_at = hedge::delay(&route.guard).map(|d| Instant::now() + d);
                 let last = !next.clone().any(|r| r.guard.unfit(job.deadline).is_none());
                 inflight.push(attempt(route, job, last));
@@ -229,15 +234,18 @@ impl Router {
                         return Ok(translation);
                     }
                     Err(e) => {
-                        tracing::debug!(provider = %name, target = job.target.code, error = %e, "provider failed; trying the next one");
+                        tracing::debug!(provider = %name, lang = job.target.code, error = %e, "provider failed; trying the next one");
                         errors.push(e);
                         // Another call is still running (a hedge, or the call it hedged): do
                         // not just wait for it, fall back now alongside it.
                         if !inflight.is_empty() {
                             hedge_at = None;
                             if let Some(route) = self.next_fit(&mut next, job, &mut errors, false) {
+                                self.metrics.provider_fallback(&name);
                                 inflight.push(attempt(route, job, false));
                             }
+                        } else {
+                            failed = Some(name);
                         }
                     }
                 },
@@ -248,7 +256,7 @@ impl Router {
                             self.hedges.refund();
                             continue;
                         };
-                        tracing::debug!(provider = %route.name, target = job.target.code, "hedging");
+                        tracing::debug!(provider = %route.name, lang = job.target.code, "hedging");
                         self.metrics.hedge(&route.name, "sent");
                         hedged = Some(route.name.clone());
                         inflight.push(attempt(route, job, false));
@@ -312,6 +320,7 @@ async fn attempt(
         last_resort,
         reply,
         cancel: alive.subscribe(),
+        span: tracing::Span::current(),
     })
     .await;
     let result = match answer {

@@ -146,8 +146,21 @@ pub async fn execute(
         };
         SubtaskResult { target, result }
     });
+    let results: Vec<SubtaskResult> = targets.collect();
+    let width = plan
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.task, Task::Translate { .. }))
+        .count();
+    let ok = results.iter().filter(|r| r.result.is_ok()).count();
+    let result = match ok {
+        0 => "failed",
+        n if n == results.len() => "complete",
+        _ => "partial",
+    };
+    metrics.roma_request(width, result);
     RomaOutcome {
-        results: targets.collect(),
+        results,
         demo_only: router.demo_only(),
         source: plan.source,
         transcript,

@@ -19,13 +19,37 @@ mod spec;
 mod supervisor;
 mod watch;
 
-pub use slot::{CallError, Slot, call};
+pub use slot::{Backlog, CallError, Slot, call};
 pub use spec::{
     ChildSpec, NodeStatus, SHUTDOWN_REPORT_MARGIN, ShutdownReport, Started, Subtree, SubtreeMsg,
     TreeNode, started,
 };
 pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMsg, SupervisorTemplate};
 pub use watch::TreeWatch;
+
+/// The whole tree under the root supervisor in `root`, as it is now (children described by
+/// `deadline`).
+pub async fn snapshot(root: &Slot<SupervisorMsg>, deadline: Instant) -> TreeNode {
+    let running = root
+        .get()
+        .filter(|r| r.get_status() == ractor::ActorStatus::Running);
+    let children = match &running {
+        Some(r) => Subtree::describe(r, deadline).await,
+        None => Vec::new(),
+    };
+    TreeNode {
+        id: "root".into(),
+        kind: ActorKind::Root,
+        status: if running.is_some() {
+            NodeStatus::Running
+        } else {
+            NodeStatus::Stopped
+        },
+        restarts: 0,
+        children,
+        cell: running.map(|r| r.get_cell()),
+    }
+}
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -215,6 +239,17 @@ impl ActorKind {
         ActorKind::Shard,
         ActorKind::Other,
     ];
+
+    /// Whether actors of this kind supervise others.
+    pub fn is_supervisor(self) -> bool {
+        matches!(
+            self,
+            Self::Root
+                | Self::ProviderSupervisor
+                | Self::PlatformSupervisor
+                | Self::ShardSupervisor
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -6,6 +6,7 @@
 //! answering, waits for its replacement and asks again, until the caller's deadline.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ractor::{ActorId, ActorRef, Message, RpcReplyPort, rpc::CallResult};
 use tokio::sync::watch;
@@ -14,12 +15,42 @@ use tokio::time::Instant;
 /// The current incarnation of one supervised actor, if it is running.
 pub struct Slot<M: Message> {
     tx: watch::Sender<Option<ActorRef<M>>>,
+    /// [`call`]s sent and not answered yet: the actor's backlog, whichever incarnation.
+    outstanding: AtomicUsize,
+}
+
+/// Something whose backlog can be read: the metrics reporter samples it as mailbox depth.
+pub trait Backlog: Send + Sync {
+    fn backlog(&self) -> usize;
+}
+
+impl<M: Message> Backlog for Slot<M> {
+    fn backlog(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one outstanding call for as long as it lives.
+struct Outstanding<'a>(&'a AtomicUsize);
+
+impl<'a> Outstanding<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl<M: Message> Slot<M> {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             tx: watch::Sender::new(None),
+            outstanding: AtomicUsize::new(0),
         })
     }
 
@@ -80,6 +111,7 @@ where
     M: Message,
     R: Send + 'static,
 {
+    let _outstanding = Outstanding::new(&slot.outstanding);
     let mut dead: Option<ActorId> = None;
     loop {
         let actor = slot.live(dead, deadline).await.ok_or(CallError::Timeout)?;

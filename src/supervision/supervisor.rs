@@ -281,6 +281,16 @@ impl SupervisorState {
             return Ok(());
         }
         let (id, kind) = (child.spec.id.clone(), child.spec.kind);
+        if let Exit::Failed(reason) = &exit {
+            // A Sentry event (ERROR), tagged with the kind of actor that failed.
+            tracing::error!(
+                tags.actor_kind = kind.as_str(),
+                supervisor = %self.id,
+                child = %id,
+                error = %reason,
+                "actor failed"
+            );
+        }
         if !child.spec.restart.applies_to(&exit) {
             tracing::info!(supervisor = %self.id, child = %id, kind = %kind, exit = %exit, "child stopped; not restarting it");
             child.status = NodeStatus::Stopped;
@@ -289,6 +299,7 @@ impl SupervisorState {
         let now = Instant::now();
         if let Err(source) = self.window.record(now) {
             tracing::error!(
+                tags.actor_kind = self.kind.as_str(),
                 supervisor = %self.id,
                 child = %id,
                 kind = %kind,

@@ -11,7 +11,7 @@
 //! metrics reporter actor serves [`Metrics::render`] over HTTP.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{
@@ -21,183 +21,123 @@ use metrics_exporter_prometheus::{
 use crate::domain::PlatformId;
 use crate::supervision::ActorKind;
 
-/// The names of all metrics. `name()` is the only place a metric name is spelled.
+/// How a metric is exposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    MessagesReceived,
-    MessagesDuplicate,
-    Replies,
-    Deliveries,
-    PlatformRetryAfter,
-    UpdatesIgnored,
-    GatewaySessions,
-    RecoveredMessages,
-    RequestDuration,
-    RateLimited,
-    ProviderCalls,
-    ProviderCallDuration,
-    BreakerState,
-    BreakerTransitions,
-    ProviderRetries,
-    ProviderRetriesSkipped,
-    ProviderSkipped,
-    Hedges,
-    HedgesSuppressed,
-    ProviderCharacters,
-    ProviderTokens,
-    ProviderSpendToday,
-    TranslationCache,
-    ActorRestarts,
-    ActorsAlive,
-    SupervisorEscalations,
-    RomaSubtasks,
-    LedgerInFlight,
-    BuildInfo,
-    ProcessStartTime,
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
 }
 
-impl Metric {
-    pub const ALL: &'static [Metric] = &[
-        Metric::MessagesReceived,
-        Metric::MessagesDuplicate,
-        Metric::Replies,
-        Metric::Deliveries,
-        Metric::PlatformRetryAfter,
-        Metric::UpdatesIgnored,
-        Metric::GatewaySessions,
-        Metric::RecoveredMessages,
-        Metric::RequestDuration,
-        Metric::RateLimited,
-        Metric::ProviderCalls,
-        Metric::ProviderCallDuration,
-        Metric::BreakerState,
-        Metric::BreakerTransitions,
-        Metric::ProviderRetries,
-        Metric::ProviderRetriesSkipped,
-        Metric::ProviderSkipped,
-        Metric::Hedges,
-        Metric::HedgesSuppressed,
-        Metric::ProviderCharacters,
-        Metric::ProviderTokens,
-        Metric::ProviderSpendToday,
-        Metric::TranslationCache,
-        Metric::ActorRestarts,
-        Metric::ActorsAlive,
-        Metric::SupervisorEscalations,
-        Metric::RomaSubtasks,
-        Metric::LedgerInFlight,
-        Metric::BuildInfo,
-        Metric::ProcessStartTime,
-    ];
+/// Declares [`Metric`]: one line per metric with its kind, name, unit and help text. This table
+/// is the only place a metric name is spelled.
+macro_rules! metrics_table {
+    ($( $variant:ident : $kind:ident $name:literal $(in $unit:ident)? => $help:literal, )*) => {
+        /// Every metric the runtime exports. See the module docs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Metric { $($variant,)* }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::MessagesReceived => "tolmach_messages_received_total",
-            Self::MessagesDuplicate => "tolmach_messages_duplicate_total",
-            Self::Replies => "tolmach_replies_total",
-            Self::Deliveries => "tolmach_deliveries_total",
-            Self::PlatformRetryAfter => "tolmach_platform_retry_after_total",
-            Self::UpdatesIgnored => "tolmach_updates_ignored_total",
-            Self::GatewaySessions => "tolmach_gateway_sessions_total",
-            Self::RecoveredMessages => "tolmach_recovered_messages_total",
-            Self::RequestDuration => "tolmach_request_duration_seconds",
-            Self::RateLimited => "tolmach_rate_limited_total",
-            Self::ProviderCalls => "tolmach_provider_calls_total",
-            Self::ProviderCallDuration => "tolmach_provider_call_duration_seconds",
-            Self::BreakerState => "tolmach_breaker_state",
-            Self::BreakerTransitions => "tolmach_breaker_transitions_total",
-            Self::ProviderRetries => "tolmach_provider_retries_total",
-            Self::ProviderRetriesSkipped => "tolmach_provider_retries_skipped_total",
-            Self::ProviderSkipped => "tolmach_provider_skipped_total",
-            Self::Hedges => "tolmach_hedges_total",
-            Self::HedgesSuppressed => "tolmach_hedges_suppressed_total",
-            Self::ProviderCharacters => "tolmach_provider_characters_total",
-            Self::ProviderTokens => "tolmach_provider_tokens_total",
-            Self::ProviderSpendToday => "tolmach_provider_spend_today_dollars",
-            Self::TranslationCache => "tolmach_translation_cache_total",
-            Self::ActorRestarts => "tolmach_actor_restarts_total",
-            Self::ActorsAlive => "tolmach_actors_alive",
-            Self::SupervisorEscalations => "tolmach_supervisor_escalations_total",
-            Self::RomaSubtasks => "tolmach_roma_subtasks_total",
-            Self::LedgerInFlight => "tolmach_ledger_in_flight",
-            Self::BuildInfo => "tolmach_build_info",
-            Self::ProcessStartTime => "tolmach_process_start_time_seconds",
-        }
-    }
+        impl Metric {
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant,)*];
 
-    fn help(self) -> &'static str {
-        match self {
-            Self::MessagesReceived => "User messages accepted for handling, by platform.",
-            Self::MessagesDuplicate => {
-                "Messages seen again after they were already accepted (redelivery), by platform."
+            /// The exposed name.
+            pub fn name(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
             }
-            Self::Replies => "Replies produced, by platform and outcome.",
-            Self::Deliveries => "Replies handed to the platform, by platform and result.",
-            Self::PlatformRetryAfter => {
-                "Sends the platform refused with 'retry after' (HTTP 429), by platform."
-            }
-            Self::UpdatesIgnored => {
-                "Platform updates deliberately not answered, by platform and reason."
-            }
-            Self::GatewaySessions => {
-                "Gateway sessions started (identify) or resumed (resume), by platform."
-            }
-            Self::RecoveredMessages => {
-                "Messages a lost gateway session missed, recovered from channel history, by platform."
-            }
-            Self::RequestDuration => "Time from accepting a message to its reply being ready.",
-            Self::RateLimited => {
-                "Messages refused by the per-user rate limiter; notified=true when the user was told."
-            }
-            Self::ProviderCalls => "Calls to translation providers, by provider and outcome.",
-            Self::ProviderCallDuration => "Duration of translation provider calls, by provider.",
-            Self::BreakerState => {
-                "Circuit breaker state per provider: 1 for the current state, 0 for the others."
-            }
-            Self::BreakerTransitions => "Circuit breaker state changes, by provider and new state.",
-            Self::ProviderRetries => {
-                "Provider calls attempted again after a transient failure, by provider and reason."
-            }
-            Self::ProviderRetriesSkipped => {
-                "Retries not made because the deadline or the retry budget did not allow, by provider."
-            }
-            Self::ProviderSkipped => {
-                "Providers passed over by routing (open circuit, spent budget, cooldown), by reason."
-            }
-            Self::Hedges => {
-                "Hedged calls: sent to a second provider, and whether the hedge won or lost."
-            }
-            Self::HedgesSuppressed => "Hedges not sent because the hedge budget was spent.",
-            Self::ProviderCharacters => "Characters sent to providers in successful calls.",
-            Self::ProviderTokens => {
-                "Tokens used by providers (reported, or estimated at 4 characters), by direction."
-            }
-            Self::TranslationCache => {
-                "Translation jobs by cache result: hit (cached, or joined one in flight) or miss."
-            }
-            Self::ProviderSpendToday => {
-                "Estimated spend at each provider since UTC midnight, in dollars (from [cost])."
-            }
-            Self::ActorRestarts => "Actors restarted by their supervisor, by actor kind.",
-            Self::ActorsAlive => "Actors running, by kind (sampled by the metrics reporter).",
-            Self::SupervisorEscalations => {
-                "Supervisors that exceeded their restart intensity and gave up, by kind."
-            }
-            Self::RomaSubtasks => "Coordinator subtasks (one per target language), by outcome.",
-            Self::LedgerInFlight => "Accepted messages not yet answered and delivered.",
-            Self::BuildInfo => "Build information; the value is always 1.",
-            Self::ProcessStartTime => "Start time of the process since the Unix epoch.",
-        }
-    }
 
-    fn unit(self) -> Option<Unit> {
-        match self {
-            Self::RequestDuration | Self::ProviderCallDuration | Self::ProcessStartTime => {
-                Some(Unit::Seconds)
+            /// The `# HELP` text.
+            pub fn help(self) -> &'static str {
+                match self { $(Self::$variant => $help,)* }
             }
-            _ => None,
+
+            pub fn kind(self) -> Kind {
+                match self { $(Self::$variant => Kind::$kind,)* }
+            }
+
+            fn unit(self) -> Option<Unit> {
+                match self { $(Self::$variant => None $(.or(Some(Unit::$unit)))?,)* }
+            }
         }
-    }
+    };
+}
+
+metrics_table! {
+    MessagesReceived: Counter "tolmach_messages_received_total"
+        => "User messages accepted for handling, by platform.",
+    MessagesDuplicate: Counter "tolmach_messages_duplicate_total"
+        => "Messages seen again after they were already accepted (redelivery), by platform.",
+    Replies: Counter "tolmach_replies_total"
+        => "Replies produced, by platform and outcome.",
+    Deliveries: Counter "tolmach_deliveries_total"
+        => "Replies handed to the platform, by platform and result.",
+    PlatformRetryAfter: Counter "tolmach_platform_retry_after_total"
+        => "Sends the platform refused with 'retry after' (HTTP 429), by platform.",
+    UpdatesIgnored: Counter "tolmach_updates_ignored_total"
+        => "Platform updates deliberately not answered, by platform and reason.",
+    GatewaySessions: Counter "tolmach_gateway_sessions_total"
+        => "Gateway sessions started (identify) or resumed (resume), by platform.",
+    RecoveredMessages: Counter "tolmach_recovered_messages_total"
+        => "Messages a lost gateway session missed, recovered from channel history, by platform.",
+    PlatformConnected: Gauge "tolmach_platform_connected"
+        => "Whether the platform is connected (1) or not (0): last poll or gateway state (sampled).",
+    RequestDuration: Histogram "tolmach_request_duration_seconds" in Seconds
+        => "Time from accepting a message to its reply being ready.",
+    RateLimited: Counter "tolmach_rate_limited_total"
+        => "Messages refused by the per-user rate limiter; notified=true when the user was told.",
+    ProviderCalls: Counter "tolmach_provider_calls_total"
+        => "Calls to translation providers, by provider and outcome.",
+    ProviderCallDuration: Histogram "tolmach_provider_call_duration_seconds" in Seconds
+        => "Duration of translation provider calls, by provider.",
+    BreakerState: Gauge "tolmach_breaker_state"
+        => "Circuit breaker state per provider: 1 for the current state, 0 for the others.",
+    BreakerTransitions: Counter "tolmach_breaker_transitions_total"
+        => "Circuit breaker state changes, by provider and new state.",
+    ProviderRetries: Counter "tolmach_provider_retries_total"
+        => "Provider calls attempted again after a transient failure, by provider and reason.",
+    ProviderRetriesSkipped: Counter "tolmach_provider_retries_skipped_total"
+        => "Retries not made because the deadline or the retry budget did not allow, by provider.",
+    ProviderSkipped: Counter "tolmach_provider_skipped_total"
+        => "Providers passed over by routing (open circuit, spent budget, cooldown), by reason.",
+    ProviderFallbacks: Counter "tolmach_provider_fallbacks_total"
+        => "Jobs sent on to another provider after this provider failed them, by provider.",
+    Hedges: Counter "tolmach_hedges_total"
+        => "Hedged calls: sent to a second provider, and whether the hedge won or lost.",
+    HedgesSuppressed: Counter "tolmach_hedges_suppressed_total"
+        => "Hedges not sent because the hedge budget was spent.",
+    ProviderCharacters: Counter "tolmach_provider_characters_total"
+        => "Characters sent to providers in successful calls.",
+    ProviderTokens: Counter "tolmach_provider_tokens_total"
+        => "Tokens used by providers (reported, or estimated at 4 characters), by direction.",
+    ProviderSpendToday: Gauge "tolmach_provider_spend_today_dollars"
+        => "Estimated spend at each provider since UTC midnight, in dollars (from [cost]).",
+    ProviderFaultsInjected: Gauge "tolmach_provider_faults_injected"
+        => "1 while faults injected through the admin API are active on a provider.",
+    TranslationCache: Counter "tolmach_translation_cache_total"
+        => "Translation jobs by cache result: hit (cached, or joined one in flight) or miss.",
+    ActorRestarts: Counter "tolmach_actor_restarts_total"
+        => "Actors restarted by their supervisor, by actor kind.",
+    ActorsAlive: Gauge "tolmach_actors_alive"
+        => "Actors running, by kind (sampled by the metrics reporter).",
+    ActorMailboxDepth: Gauge "tolmach_actor_mailbox_depth"
+        => "Work waiting at the busiest actor of each kind: queued messages of one chat for conversations, outstanding requests for the others (sampled).",
+    SupervisorEscalations: Counter "tolmach_supervisor_escalations_total"
+        => "Supervisors that exceeded their restart intensity and gave up, by kind.",
+    RomaSubtasks: Counter "tolmach_roma_subtasks_total"
+        => "Coordinator subtasks (one per target language and chunk), by outcome.",
+    RomaRequests: Counter "tolmach_roma_requests_total"
+        => "Coordinator requests by result: complete, partial (some targets failed) or failed.",
+    RomaFanoutWidth: Histogram "tolmach_roma_fanout_width"
+        => "Provider subtasks one coordinator request fanned out to.",
+    LedgerInFlight: Gauge "tolmach_ledger_in_flight"
+        => "Accepted messages not yet answered and delivered.",
+    ChaosKills: Counter "tolmach_chaos_kills_total"
+        => "Actors killed on purpose by chaos mode or the admin API, by actor kind.",
+    AdminActions: Counter "tolmach_admin_actions_total"
+        => "Admin API requests carried out, by action.",
+    BuildInfo: Gauge "tolmach_build_info"
+        => "Build information; the value is always 1.",
+    Uptime: Gauge "tolmach_uptime_seconds" in Seconds
+        => "Time since the runtime started (sampled).",
 }
 
 /// What became of one user message.
@@ -245,10 +185,16 @@ pub struct Metrics {
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The standard `process_*` metrics (RSS, CPU, open fds, start time, threads).
+    process: metrics_process::Collector,
+    started: std::time::Instant,
 }
 
 const META: metrics::Metadata<'static> =
     metrics::Metadata::new("tolmach", metrics::Level::INFO, Some("tolmach"));
+
+/// Histogram buckets for the fan-out width of one request (subtasks).
+const WIDTH_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0];
 
 /// Histogram buckets for request and call durations, in seconds.
 const DURATION_BUCKETS: &[f64] = &[
@@ -266,40 +212,41 @@ impl Metrics {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(Metric::RomaFanoutWidth.name().into()),
+                    WIDTH_BUCKETS,
+                )
+            })
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         for m in Metric::ALL {
             let name = KeyName::from_const_str(m.name());
             let help = SharedString::const_str(m.help());
-            match m {
-                Metric::RequestDuration | Metric::ProviderCallDuration => {
-                    recorder.describe_histogram(name, m.unit(), help)
-                }
-                Metric::BreakerState
-                | Metric::ProviderSpendToday
-                | Metric::ActorsAlive
-                | Metric::LedgerInFlight
-                | Metric::BuildInfo
-                | Metric::ProcessStartTime => recorder.describe_gauge(name, m.unit(), help),
-                _ => recorder.describe_counter(name, m.unit(), help),
+            match m.kind() {
+                Kind::Histogram => recorder.describe_histogram(name, m.unit(), help),
+                Kind::Gauge => recorder.describe_gauge(name, m.unit(), help),
+                Kind::Counter => recorder.describe_counter(name, m.unit(), help),
             }
         }
+        let process = metrics_process::Collector::default();
+        metrics::with_local_recorder(&recorder, || process.describe());
         let metrics = Self {
-            inner: Arc::new(Inner { recorder, handle }),
+            inner: Arc::new(Inner {
+                recorder,
+                handle,
+                process,
+                started: std::time::Instant::now(),
+            }),
         };
+        metrics.sample_process();
         metrics
             .gauge(
                 Metric::BuildInfo,
                 vec![Label::new("version", env!("CARGO_PKG_VERSION"))],
             )
             .set(1.0);
-        let start = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        metrics
-            .gauge(Metric::ProcessStartTime, vec![])
-            .set(start.as_secs_f64());
         metrics
     }
 
@@ -311,6 +258,14 @@ impl Metrics {
     /// Compacts histogram buffers; the metrics reporter calls this periodically.
     pub fn run_upkeep(&self) {
         self.inner.handle.run_upkeep();
+    }
+
+    /// Reads the process's own figures (`/proc/self` on Linux) and the uptime; the metrics
+    /// reporter calls this periodically.
+    pub fn sample_process(&self) {
+        metrics::with_local_recorder(&self.inner.recorder, || self.inner.process.collect());
+        self.gauge(Metric::Uptime, vec![])
+            .set(self.inner.started.elapsed().as_secs_f64());
     }
 
     fn counter(&self, m: Metric, labels: Vec<Label>) -> Counter {
@@ -517,6 +472,56 @@ impl Metrics {
         }
         self.gauge(Metric::ProviderSpendToday, vec![name])
             .set(today_dollars);
+    }
+
+    /// `provider` failed a job and routing sent it on to the next provider.
+    pub fn provider_fallback(&self, provider: &str) {
+        self.counter(
+            Metric::ProviderFallbacks,
+            vec![Label::new("provider", provider.to_string())],
+        )
+        .increment(1);
+    }
+
+    pub fn faults_injected(&self, provider: &str, active: bool) {
+        self.gauge(
+            Metric::ProviderFaultsInjected,
+            vec![Label::new("provider", provider.to_string())],
+        )
+        .set(if active { 1.0 } else { 0.0 });
+    }
+
+    pub fn platform_connected(&self, platform: PlatformId, connected: bool) {
+        self.gauge(Metric::PlatformConnected, vec![platform_label(platform)])
+            .set(if connected { 1.0 } else { 0.0 });
+    }
+
+    pub fn mailbox_depth(&self, kind: ActorKind, depth: usize) {
+        self.gauge(
+            Metric::ActorMailboxDepth,
+            vec![Label::new("kind", kind.as_str())],
+        )
+        .set(depth as f64);
+    }
+
+    /// One coordinator request finished: how wide it fanned out and how it ended.
+    pub fn roma_request(&self, width: usize, result: &'static str) {
+        self.histogram(Metric::RomaFanoutWidth, vec![])
+            .record(width as f64);
+        self.counter(Metric::RomaRequests, vec![Label::new("result", result)])
+            .increment(1);
+    }
+
+    /// An actor killed on purpose (chaos mode, admin API).
+    pub fn chaos_kill(&self, kind: ActorKind) {
+        self.counter(Metric::ChaosKills, vec![Label::new("kind", kind.as_str())])
+            .increment(1);
+    }
+
+    /// `action` is a fixed label (`kill`, `faults`, `breaker_reset`, ...).
+    pub fn admin_action(&self, action: &'static str) {
+        self.counter(Metric::AdminActions, vec![Label::new("action", action)])
+            .increment(1);
     }
 
     pub fn actor_restart(&self, kind: ActorKind) {

@@ -20,6 +20,8 @@
 //!   bot did ([`CreatedMessage`], [`InteractionCallback`], [`RestCall`],
 //!   [`GatewayEvent`]) and inject REST faults ([`RestFault`]) and gateway faults (dropped
 //!   connections, invalid sessions, zombie connections). See the [`discord`] module.
+//! * [`FakeSentry`], a local Sentry ingestion endpoint that keeps every envelope (raw and
+//!   parsed), to check what reaches Sentry and that no secret does. See the [`sentry`] module.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -38,6 +40,7 @@
 
 pub mod discord;
 pub mod provider;
+pub mod sentry;
 pub mod telegram;
 
 pub use discord::{
@@ -46,6 +49,7 @@ pub use discord::{
 };
 
 pub use provider::*;
+pub use sentry::FakeSentry;
 pub use telegram::{
     ApiCall, ChatKind, FakeTelegram, Fault, Limits, MessageBuilder, SentMessage, TgChat, TgUser,
 };

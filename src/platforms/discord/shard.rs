@@ -38,6 +38,15 @@ pub struct GatewayLink {
     pub client: reqwest::Client,
     pub rest: Arc<Rest>,
     pub events: mpsc::UnboundedSender<GatewayEvent>,
+    /// Whether each shard of this process is connected (stage `Connected`).
+    pub shards: std::sync::Mutex<std::collections::BTreeMap<u32, bool>>,
+}
+
+impl GatewayLink {
+    pub fn shard_connected(&self, shard: u32, connected: bool) {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards.insert(shard, connected);
+    }
 }
 
 pub struct ShardArgs {
@@ -56,10 +65,12 @@ pub struct ShardState {
     manager: Arc<ShardManager>,
     _client: OwnedTask,
     shard: u32,
+    link: Arc<GatewayLink>,
 }
 
 impl Drop for ShardState {
     fn drop(&mut self) {
+        self.link.shard_connected(self.shard, false);
         let manager = self.manager.clone();
         // The shard runner is a task of serenity's; make sure it goes with this incarnation.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -134,6 +145,8 @@ impl EventHandler for Handler {
     }
 
     async fn shard_stage_update(&self, ctx: Context, event: ShardStageUpdateEvent) {
+        self.link
+            .shard_connected(self.shard, event.new == ConnectionStage::Connected);
         if event.new != ConnectionStage::Connected {
             return;
         }
@@ -176,6 +189,7 @@ impl Actor for ShardActor {
         args: ShardArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let link = args.link;
+        link.shard_connected(args.shard, false);
         let http = HttpBuilder::new(link.token.expose())
             .client(link.client.clone())
             .proxy(link.api_url.clone())
@@ -207,6 +221,7 @@ impl Actor for ShardActor {
             manager,
             _client: task,
             shard,
+            link,
         })
     }
 
