@@ -3,7 +3,8 @@
 # Docker, a cluster or a build:
 #   - promtool: prometheus.yml, the alert rules, their unit tests, and every dashboard query;
 #   - every YAML file parses (PyYAML), the dashboard is valid JSON;
-#   - alerts and dashboard use only the metric names tolmach exports (list below), the dashboard
+#   - alerts and dashboard use only the metric names tolmach exports (read from
+#     src/telemetry/metrics.rs), the dashboard
 #     only the provisioned datasource, every alert has severity, summary, description and a
 #     runbook_url whose anchor is a heading of docs/operations.md, and a unit test;
 #   - the Kubernetes ConfigMap's tolmach.toml uses only keys of config/default.toml;
@@ -20,59 +21,26 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-# Every metric name tolmach exports (src/telemetry/metrics.rs), plus the process metrics.
-# Histograms also appear as <name>_bucket, <name>_sum and <name>_count.
-METRICS_COUNTERS="
-tolmach_messages_received_total
-tolmach_messages_duplicate_total
-tolmach_replies_total
-tolmach_deliveries_total
-tolmach_platform_retry_after_total
-tolmach_updates_ignored_total
-tolmach_gateway_sessions_total
-tolmach_recovered_messages_total
-tolmach_rate_limited_total
-tolmach_provider_calls_total
-tolmach_breaker_transitions_total
-tolmach_provider_retries_total
-tolmach_provider_retries_skipped_total
-tolmach_provider_skipped_total
-tolmach_provider_fallbacks_total
-tolmach_hedges_total
-tolmach_hedges_suppressed_total
-tolmach_translation_cache_total
-tolmach_actor_restarts_total
-tolmach_supervisor_escalations_total
-tolmach_roma_subtasks_total
-tolmach_roma_requests_total
-tolmach_chaos_kills_total
-tolmach_admin_actions_total
-tolmach_provider_characters_total
-tolmach_provider_tokens_total
-process_cpu_seconds_total
-"
-METRICS_HISTOGRAMS="
-tolmach_request_duration_seconds
-tolmach_provider_call_duration_seconds
-tolmach_roma_fanout_width
-"
-METRICS_GAUGES="
-tolmach_breaker_state
-tolmach_actors_alive
-tolmach_actor_mailbox_depth
-tolmach_ledger_in_flight
-tolmach_platform_connected
-tolmach_provider_spend_today_dollars
-tolmach_build_info
-tolmach_uptime_seconds
-tolmach_provider_faults_injected
+# Every metric name tolmach exports, read from the one table that defines them
+# (src/telemetry/metrics.rs: `Variant: Kind "name"`), plus the standard process metrics
+# (metrics-process). Histograms also appear as <name>_bucket, <name>_sum and <name>_count.
+table() {
+    grep -oE "^[[:space:]]+[A-Za-z]+: $1 \"tolmach_[a-z_]+\"" src/telemetry/metrics.rs \
+        | grep -oE 'tolmach_[a-z_]+'
+}
+METRICS_COUNTERS="$(table Counter) process_cpu_seconds_total"
+METRICS_HISTOGRAMS="$(table Histogram)"
+METRICS_GAUGES="$(table Gauge)
 process_resident_memory_bytes
 process_virtual_memory_bytes
 process_open_fds
 process_max_fds
 process_start_time_seconds
-process_threads
-"
+process_threads"
+if [ "$(echo "$METRICS_COUNTERS" | wc -w)" -lt 10 ] || [ -z "$METRICS_HISTOGRAMS" ]; then
+    echo "deploy/check.sh: cannot read the metric table in src/telemetry/metrics.rs" >&2
+    exit 1
+fi
 export METRICS_COUNTERS METRICS_HISTOGRAMS METRICS_GAUGES
 
 if ! command -v promtool >/dev/null 2>&1; then

@@ -42,11 +42,11 @@ use crate::resilience::breaker::Breaker;
 use crate::resilience::guard::ProviderGuard;
 use crate::resilience::router::{CacheConfig, Route, Router};
 use crate::store::Store;
-use crate::supervision::Backlog;
 use crate::supervision::{
-    ActorKind, ChildSpec, NodeStatus, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
+    ActorKind, ChildSpec, Restart, ShutdownReport, Slot, Strategy, Subtree, Supervisor,
     SupervisorMsg, SupervisorTemplate, TreeNode, TreeWatch, started,
 };
+use crate::supervision::{Backlog, snapshot};
 use crate::task::OwnedTask;
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
@@ -93,6 +93,8 @@ pub struct App {
     metrics: Metrics,
     ledger: Arc<Ledger>,
     root: ActorRef<SupervisorMsg>,
+    /// The root supervisor, as [`snapshot`] reads it.
+    root_slot: Arc<Slot<SupervisorMsg>>,
     root_task: JoinHandle<()>,
     platforms: Vec<PlatformEntry>,
     outboxes: Vec<JoinHandle<()>>,
@@ -146,6 +148,13 @@ pub fn platforms_from_config(
     Ok(platforms)
 }
 
+/// A non-blocking listener on `addr`, bound now so the address is known (and held) at start.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
 impl App {
     /// Builds and starts the whole tree on `platforms`, with metrics of its own.
     pub async fn start(config: Config, platforms: Vec<Arc<dyn Platform>>) -> Result<App, AppError> {
@@ -166,9 +175,7 @@ impl App {
 
         let listener = if config.metrics.enabled {
             let addr = config.metrics.addr;
-            let l = std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|_| l))
-                .map_err(|source| AppError::MetricsListen { addr, source })?;
+            let l = listen(addr).map_err(|source| AppError::MetricsListen { addr, source })?;
             Some(Arc::new(l))
         } else {
             None
@@ -473,9 +480,8 @@ impl App {
         let (admin, admin_addr) = match &config.admin.token {
             Some(token) => {
                 let addr = config.admin.addr;
-                let listener = std::net::TcpListener::bind(addr)
-                    .and_then(|l| l.set_nonblocking(true).map(|_| l))
-                    .map_err(|source| AppError::AdminListen { addr, source })?;
+                let listener =
+                    listen(addr).map_err(|source| AppError::AdminListen { addr, source })?;
                 let bound = listener.local_addr().ok();
                 let state = AdminState {
                     token: token.clone(),
@@ -501,6 +507,7 @@ impl App {
             metrics,
             ledger,
             root,
+            root_slot,
             root_task,
             platforms: entries,
             outboxes,
@@ -554,24 +561,7 @@ impl App {
 
     /// The supervision tree as it is now.
     pub async fn tree(&self) -> TreeNode {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let running = !self.root_task.is_finished();
-        TreeNode {
-            id: "root".into(),
-            kind: ActorKind::Root,
-            status: if running {
-                NodeStatus::Running
-            } else {
-                NodeStatus::Stopped
-            },
-            restarts: 0,
-            children: if running {
-                self.root.describe(deadline).await
-            } else {
-                Vec::new()
-            },
-            cell: running.then(|| self.root.get_cell()),
-        }
+        snapshot(&self.root_slot, Instant::now() + Duration::from_secs(5)).await
     }
 
     /// Waits until the tree satisfies `predicate` (checked now and after every change), or

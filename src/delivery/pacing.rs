@@ -102,22 +102,36 @@ impl Pacer {
         }
     }
 
-    /// Waits until one more message may go to `chat` (a group chat if `group`).
+    /// Waits until one more message may go to `chat` (a group chat if `group`); the caller
+    /// sends at once.
+    ///
+    /// The global permit is taken first and the chat's last: a chat's slot is taken only when
+    /// the message really goes out. Taking the chat's slot first and then queueing for the
+    /// global rate would let a message wait (for other chats) after its chat's slot was
+    /// counted, so two sends to one chat could reach the platform closer together than its
+    /// interval. When the chat (or group) is not ready, the global permit is given up (left
+    /// unused) and the wait starts over.
     pub async fn ready(&self, chat: &ChatKey, group: bool) {
-        if let Some(l) = &self.chat {
-            while let Err(not_until) = l.check_key(chat) {
-                tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        loop {
+            if let Some(l) = &self.global {
+                while let Err(not_until) = l.check() {
+                    tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                }
             }
-        }
-        if group && let Some(l) = &self.group {
-            while let Err(not_until) = l.check_key(chat) {
+            if group
+                && let Some(l) = &self.group
+                && let Err(not_until) = l.check_key(chat)
+            {
                 tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                continue;
             }
-        }
-        if let Some(l) = &self.global {
-            while let Err(not_until) = l.check() {
+            if let Some(l) = &self.chat
+                && let Err(not_until) = l.check_key(chat)
+            {
                 tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                continue;
             }
+            return;
         }
     }
 
@@ -179,6 +193,28 @@ mod tests {
             t1.elapsed(),
             Duration::from_millis(500),
             "global: one per 100 ms"
+        );
+    }
+
+    /// A message that queued for the global rate still counts its chat's interval from when it
+    /// went out, not from when it started waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_chat_interval_holds_at_send_time_behind_the_global_rate() {
+        let pacer = Pacer::new(Pacing {
+            per_chat: Some(Rate::new(Duration::from_millis(1000), 1)),
+            global: Some(Rate::new(Duration::from_millis(100), 1)),
+            ..Pacing::default()
+        });
+        let t0 = Instant::now();
+        pacer.ready(&chat("other"), false).await; // the global allowance is used until 100 ms
+        pacer.ready(&chat("a"), false).await;
+        let first = t0.elapsed();
+        pacer.ready(&chat("a"), false).await;
+        let second = t0.elapsed();
+        assert_eq!(first, Duration::from_millis(100));
+        assert!(
+            second - first >= Duration::from_millis(1000),
+            "{first:?} {second:?}"
         );
     }
 }

@@ -44,29 +44,40 @@ impl Connection {
     }
 }
 
-/// A [`Connection`] that a platform's input loop updates and health checks read.
+/// A [`Connection`] that a platform's input loop updates and health checks read. Changes
+/// between connected and not are logged.
 #[derive(Debug)]
-pub struct ConnectionCell(Mutex<Connection>);
+pub struct ConnectionCell {
+    platform: PlatformId,
+    current: Mutex<Connection>,
+}
 
 impl ConnectionCell {
-    pub fn new(initial: Connection) -> Self {
-        Self(Mutex::new(initial))
+    pub fn new(platform: PlatformId, initial: Connection) -> Self {
+        Self {
+            platform,
+            current: Mutex::new(initial),
+        }
     }
 
     pub fn set(&self, c: Connection) {
-        let mut cur = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if cur.connected != c.connected {
+            let platform = self.platform.as_str();
             if c.connected {
-                tracing::info!(detail = %c.detail, "platform connected");
+                tracing::info!(platform, detail = %c.detail, "platform connected");
             } else {
-                tracing::warn!(detail = %c.detail, "platform disconnected");
+                tracing::warn!(platform, detail = %c.detail, "platform disconnected");
             }
         }
         *cur = c;
     }
 
     pub fn get(&self) -> Connection {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -139,7 +139,10 @@ impl TelegramPlatform {
             store,
             closed: watch::Sender::new(false),
             progress: Notify::new(),
-            connection: ConnectionCell::new(Connection::down("not connected yet")),
+            connection: ConnectionCell::new(
+                PlatformId::Telegram,
+                Connection::down("not connected yet"),
+            ),
             metrics,
             config,
         })

@@ -27,12 +27,19 @@ pub use spec::{
 pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMsg, SupervisorTemplate};
 pub use watch::TreeWatch;
 
+/// Whether an actor in this status is (or is about to be) handling messages: just after
+/// `Actor::spawn` returns, ractor may still report `Starting`.
+pub fn alive(status: ractor::ActorStatus) -> bool {
+    !matches!(
+        status,
+        ractor::ActorStatus::Stopping | ractor::ActorStatus::Stopped
+    )
+}
+
 /// The whole tree under the root supervisor in `root`, as it is now (children described by
 /// `deadline`).
 pub async fn snapshot(root: &Slot<SupervisorMsg>, deadline: Instant) -> TreeNode {
-    let running = root
-        .get()
-        .filter(|r| r.get_status() == ractor::ActorStatus::Running);
+    let running = root.get().filter(|r| alive(r.get_status()));
     let children = match &running {
         Some(r) => Subtree::describe(r, deadline).await,
         None => Vec::new(),

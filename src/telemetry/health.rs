@@ -13,13 +13,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ractor::ActorStatus;
 use serde::Serialize;
 
 use crate::platforms::Platform;
 use crate::resilience::breaker::CircuitState;
 use crate::resilience::guard::ProviderGuard;
-use crate::supervision::{Slot, SupervisorMsg};
+use crate::supervision::{Slot, SupervisorMsg, alive};
 
 /// One check's verdict.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -96,7 +95,7 @@ impl Health {
 
     fn root_check(&self) -> Check {
         match self.root.get().map(|r| r.get_status()) {
-            Some(ActorStatus::Running) => Check {
+            Some(status) if alive(status) => Check {
                 ok: true,
                 detail: "root supervisor running".into(),
             },
