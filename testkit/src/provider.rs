@@ -868,6 +868,10 @@ fn language_code(text: &str) -> Option<&str> {
 /// Mutable part of the server state.
 struct Mutable {
     requests: Vec<RecordedRequest>,
+    /// Requests received, kept or not.
+    received: usize,
+    /// Most requests kept in `requests` (see [`FakeProvider::keep_requests`]).
+    keep: usize,
     default: Behavior,
     script: VecDeque<Behavior>,
     seed: u64,
@@ -939,11 +943,14 @@ impl Shared {
         } else {
             None
         };
-        let index = state.requests.len() as u64;
+        let index = state.received as u64;
         let rng = Rng::for_request(state.seed, index);
-        state.requests.push(request);
+        state.received += 1;
+        if state.requests.len() < state.keep {
+            state.requests.push(request);
+        }
         // Sent under the lock so the counts never go backwards or disagree.
-        self.count.send_replace(state.requests.len());
+        self.count.send_replace(state.received);
         self.stats.send_modify(|s| s.api_mut(api).requests += 1);
         drop(state);
         Admitted {
@@ -1025,6 +1032,8 @@ impl FakeProvider {
         let shared = Arc::new(Shared {
             state: Mutex::new(Mutable {
                 requests: Vec::new(),
+                received: 0,
+                keep: usize::MAX,
                 default: Behavior::Echo,
                 script: VecDeque::new(),
                 seed: DEFAULT_SEED,
@@ -1145,14 +1154,21 @@ impl FakeProvider {
     }
 
     /// Every request received on a chat-completions or translation route (all shapes),
-    /// in arrival order.
+    /// in arrival order (only the first ones after [`keep_requests`](Self::keep_requests)).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
     }
 
+    /// Keeps at most `max` requests for [`requests`](Self::requests); later ones are
+    /// counted, answered and seeded as usual but not stored. For load tests that send
+    /// hundreds of thousands of requests.
+    pub fn keep_requests(&self, max: usize) {
+        self.shared.lock().keep = max;
+    }
+
     /// Number of requests received on a chat-completions or translation route.
     pub fn request_count(&self) -> usize {
-        self.shared.lock().requests.len()
+        self.shared.lock().received
     }
 
     /// Resolves once at least `n` requests have been recorded. Wrap it in

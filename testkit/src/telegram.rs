@@ -906,6 +906,8 @@ struct State {
     last_message_id: HashMap<i64, i64>,
     /// update id -> (chat id, message id) for updates that carried a message.
     update_messages: HashMap<i64, (i64, i64)>,
+    /// update id -> when `getUpdates` first returned it.
+    first_offered: HashMap<i64, Instant>,
     sent: Vec<SentMessage>,
     calls: Vec<ApiCall>,
     faults: VecDeque<(String, Fault)>,
@@ -1014,12 +1016,22 @@ impl State {
         }
     }
 
-    fn deliverable(&self, limit: usize) -> Vec<Value> {
-        self.pending
+    /// The next updates for `getUpdates`; remembers when each was first offered.
+    fn deliverable(&mut self, limit: usize) -> Vec<Value> {
+        let now = Instant::now();
+        let batch: Vec<(i64, Value)> = self
+            .pending
             .iter()
             .filter(|u| self.allowed(&u.kind))
             .take(limit)
-            .map(|u| u.value.clone())
+            .map(|u| (u.id, u.value.clone()))
+            .collect();
+        batch
+            .into_iter()
+            .map(|(id, value)| {
+                self.first_offered.entry(id).or_insert(now);
+                value
+            })
             .collect()
     }
 
@@ -1368,6 +1380,7 @@ impl FakeTelegram {
             messages: HashMap::new(),
             last_message_id: HashMap::new(),
             update_messages: HashMap::new(),
+            first_offered: HashMap::new(),
             sent: Vec::new(),
             calls: Vec::new(),
             faults: VecDeque::new(),
@@ -1480,6 +1493,24 @@ impl FakeTelegram {
             .update_messages
             .get(&update_id)
             .map(|(_, message_id)| *message_id)
+    }
+
+    /// When `getUpdates` first returned update `update_id` (`None` if it never did): the
+    /// moment the bot could first have seen it, where a load test starts its clock.
+    pub fn first_offered(&self, update_id: i64) -> Option<Instant> {
+        self.shared.lock().first_offered.get(&update_id).copied()
+    }
+
+    /// [`first_offered`](Self::first_offered) of every update offered so far, with the
+    /// (chat id, message id) of the message it carried, in one lock: for a harness that
+    /// reads tens of thousands at the end of a run.
+    pub fn offers(&self) -> HashMap<i64, (Instant, Option<(i64, i64)>)> {
+        let state = self.shared.lock();
+        state
+            .first_offered
+            .iter()
+            .map(|(id, at)| (*id, (*at, state.update_messages.get(id).copied())))
+            .collect()
     }
 
     /// The highest `message_id` seen or given out in `chat_id` (users' and bot's).
