@@ -42,8 +42,10 @@ async fn run(channels: u64, per_channel: u64) {
     .collect();
     let config = tolmach::Config::load(None, &vars).expect("config");
     let metrics = Metrics::new();
-    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
-    let app = App::start_with(config, metrics, platforms)
+    let store = tolmach::store::Store::open(&config.runtime.data_dir).expect("store");
+    let platforms =
+        tolmach::app::platforms_from_config(&config, &metrics, &store).expect("platforms");
+    let app = App::start_with(config, metrics, store, platforms)
         .await
         .expect("app");
     // Warm up: identity, gateway session, first reply.

@@ -38,8 +38,10 @@ async fn run(chats: i64, per_chat: i64) {
     .collect();
     let config = tolmach::Config::load(None, &vars).expect("config");
     let metrics = Metrics::new();
-    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
-    let app = App::start_with(config, metrics, platforms)
+    let store = tolmach::store::Store::open(&config.runtime.data_dir).expect("store");
+    let platforms =
+        tolmach::app::platforms_from_config(&config, &metrics, &store).expect("platforms");
+    let app = App::start_with(config, metrics, store, platforms)
         .await
         .expect("app");
     // Warm up: connection, getMe, first poll.

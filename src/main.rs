@@ -95,7 +95,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // "shut down gracefully", not the default "die now".
     let shutdown = shutdown_signal()?;
     let metrics = tolmach::telemetry::metrics::Metrics::new();
-    let platforms = app::platforms_from_config(&config, &metrics)?;
+    let store = tolmach::store::Store::open(&config.runtime.data_dir)?;
+    let platforms = app::platforms_from_config(&config, &metrics, &store)?;
     let console = platforms
         .iter()
         .any(|p| p.id() == tolmach::domain::PlatformId::Console);
@@ -103,7 +104,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .providers
         .iter()
         .all(|p| matches!(p.kind, tolmach::config::ProviderKind::Demo));
-    let app = App::start_with(config, metrics, platforms)
+    let app = App::start_with(config, metrics, store, platforms)
         .await
         .context("cannot start")?;
     if console && ConsolePlatform::interactive() {

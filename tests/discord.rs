@@ -87,10 +87,12 @@ async fn start_bot_with(
     vars.extend_from_slice(env);
     let config = common::config(&vars);
     let metrics = Metrics::new();
-    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
+    let store = tolmach::store::Store::open(&config.runtime.data_dir).expect("store");
+    let platforms =
+        tolmach::app::platforms_from_config(&config, &metrics, &store).expect("platforms");
     let platforms = platforms.into_iter().map(wrap).collect();
     let identifies = fake.identify_count();
-    let app = App::start_with(config, metrics, platforms)
+    let app = App::start_with(config, metrics, store, platforms)
         .await
         .expect("runtime starts");
     assert!(

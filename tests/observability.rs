@@ -181,8 +181,10 @@ async fn readiness_follows_the_telegram_connection_and_liveness_stays() {
         ("TOLMACH_PLATFORMS_TELEGRAM_POLL_TIMEOUT", "1s"),
     ]);
     let metrics = tolmach::telemetry::metrics::Metrics::new();
-    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
-    let app = tolmach::App::start_with(config, metrics, platforms)
+    let store = tolmach::store::Store::open(&config.runtime.data_dir).expect("store");
+    let platforms =
+        tolmach::app::platforms_from_config(&config, &metrics, &store).expect("platforms");
+    let app = tolmach::App::start_with(config, metrics, store, platforms)
         .await
         .expect("starts");
     let addr = app.metrics_addr().expect("metrics on");

@@ -56,10 +56,12 @@ async fn start_bot_with(
     vars.extend_from_slice(env);
     let config = common::config(&vars);
     let metrics = Metrics::new();
-    let mut platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
+    let store = tolmach::store::Store::open(&config.runtime.data_dir).expect("store");
+    let mut platforms =
+        tolmach::app::platforms_from_config(&config, &metrics, &store).expect("platforms");
     assert_eq!(platforms.len(), 1, "telegram only");
     platforms = platforms.into_iter().map(wrap).collect();
-    App::start_with(config, metrics, platforms)
+    App::start_with(config, metrics, store, platforms)
         .await
         .expect("runtime starts")
 }
@@ -866,8 +868,8 @@ async fn a_slow_answer_does_not_make_the_bot_hammer_get_updates() {
         .iter()
         .filter(|c| c.method == "getupdates")
         .count();
-    // While the answer takes 3 s the unanswered update holds the offset, so Telegram returns it
-    // at once on every poll; the bot must not spin on that.
+    // While the answer takes 3 s the bot has nothing new to fetch: its long polls wait at
+    // Telegram (the accepted update is in the inbox, not held at Telegram), no spinning.
     assert!(fake.wait_for_sent(1, PATIENCE).await);
     let polls = fake
         .calls()
@@ -876,5 +878,55 @@ async fn a_slow_answer_does_not_make_the_bot_hammer_get_updates() {
         .count()
         - polls_before;
     assert!(polls <= 10, "{polls} getUpdates calls during a 3 s answer");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_update_does_not_hold_back_the_ones_after_it() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    // The first translation takes 5 s; every later one is immediate.
+    provider.push_script([tolmach_testkit::Behavior::delayed(
+        Duration::from_secs(5),
+        tolmach_testkit::Behavior::Echo,
+    )]);
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot(&fake, "slow-head", &common::env(&owned, &[])).await;
+    fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es the slow one");
+    provider.wait_for_requests(1).await;
+    // More updates behind it than one getUpdates returns (100).
+    for i in 0..150 {
+        let id = 5_000 + i;
+        fake.send_text(
+            &TgChat::private(id, "U"),
+            &TgUser::new(id, "U"),
+            &format!("/tr fr quick {i}"),
+        );
+    }
+    assert!(
+        fake.wait_for_sent(150, Duration::from_secs(4)).await,
+        "the 150 quick updates are answered while the slow one is still being answered"
+    );
+    assert!(
+        fake.sent().iter().all(|m| m.chat_id != 42),
+        "the slow one is not answered yet"
+    );
+    // Accepted updates are confirmed to Telegram by the next poll, the slow one included.
+    let polls = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "getupdates")
+        .count();
+    for n in polls + 1..polls + 5 {
+        if fake.pending_updates() == 0 {
+            break;
+        }
+        fake.wait_for_calls("getUpdates", n, PATIENCE).await;
+    }
+    assert_eq!(fake.pending_updates(), 0, "Telegram holds nothing back");
+    assert!(fake.wait_for_sent(151, PATIENCE).await);
+    assert_eq!(fake.sent().iter().filter(|m| m.chat_id == 42).count(), 1);
     app.shutdown().await;
 }

@@ -18,9 +18,20 @@ const PER_CHAT: i64 = 10;
 const PATIENCE: Duration = Duration::from_secs(120);
 
 fn spawn_bot(fake: &FakeTelegram, data_dir: &std::path::Path, run: u32) -> Child {
+    spawn_bot_with(fake, data_dir, run, &[])
+}
+
+/// [`spawn_bot`] with more environment.
+fn spawn_bot_with(
+    fake: &FakeTelegram,
+    data_dir: &std::path::Path,
+    run: u32,
+    env: &[(&str, String)],
+) -> Child {
     let log = std::fs::File::create(data_dir.join(format!("run-{run}.log"))).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_tolmach"))
         .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("TELEGRAM_BOT_TOKEN", TOKEN)
         .env("TELEGRAM_API_URL", fake.api_url())
         .env("TOLMACH_RUNTIME_DATA_DIR", data_dir)
@@ -159,5 +170,58 @@ async fn sigkill_mid_stream_loses_nothing_and_repeats_only_in_flight_replies() {
         sent.len(),
         kills.len()
     );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_telegram_has_forgotten_is_answered_after_a_sigkill() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    provider.set_behavior(tolmach_testkit::Behavior::delayed(
+        Duration::from_secs(60),
+        tolmach_testkit::Behavior::Echo,
+    ));
+    let data_dir = std::env::temp_dir().join(format!("tolmach-inbox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    let env = [
+        ("TOLMACH_PROVIDERS_FAKE_KIND", "openai".to_string()),
+        ("TOLMACH_PROVIDERS_FAKE_BASE_URL", provider.base_url()),
+        ("TOLMACH_PROVIDERS_FAKE_MODEL", "m".to_string()),
+        ("TOLMACH_PROVIDERS_FAKE_PRIORITY", "1".to_string()),
+        ("TOLMACH_PROVIDERS_FAKE_TIMEOUT", "120s".to_string()),
+        ("TOLMACH_PROVIDERS_DEMO_ENABLED", "false".to_string()),
+        ("TOLMACH_CONVERSATION_REQUEST_TIMEOUT", "120s".to_string()),
+    ];
+    let spawn = |run: u32| spawn_bot_with(&fake, &data_dir, run, &env);
+    let bot = spawn(1);
+    let (chat, user) = (TgChat::private(77, "Ann"), TgUser::new(77, "Ann"));
+    let update = fake.send_text(&chat, &user, "/tr es accepted, then the process dies");
+    // The bot is translating it (the provider stalls), and a later poll has told Telegram to
+    // forget it: from here on only the bot's own inbox knows about it.
+    provider.wait_for_requests(1).await;
+    while fake.pending_updates() > 0 {
+        let polls = fake
+            .calls()
+            .iter()
+            .filter(|c| c.method == "getupdates")
+            .count();
+        assert!(fake.wait_for_calls("getUpdates", polls + 1, PATIENCE).await);
+    }
+    sigkill(bot).await;
+    provider.set_behavior(tolmach_testkit::Behavior::Echo);
+    let mut bot = spawn(2);
+    assert!(
+        fake.wait_for_sent(1, PATIENCE).await,
+        "answered from the inbox after the restart"
+    );
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].reply_to_message_id, fake.message_id_of(update));
+    assert!(sent[0].text.contains("[es]"), "{}", sent[0].text);
+    bot.start_kill().expect("kill");
+    let _ = bot.wait().await;
     let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -26,8 +26,10 @@ async fn start_bot(fake: &FakeTelegram, _name: &str, env: &[(&str, &str)]) -> to
     vars.extend_from_slice(env);
     let config = common::config(&vars);
     let metrics = tolmach::telemetry::metrics::Metrics::new();
-    let platforms = tolmach::app::platforms_from_config(&config, &metrics).expect("platforms");
-    tolmach::App::start_with(config, metrics, platforms)
+    let store = tolmach::store::Store::open(&config.runtime.data_dir).expect("store");
+    let platforms =
+        tolmach::app::platforms_from_config(&config, &metrics, &store).expect("platforms");
+    tolmach::App::start_with(config, metrics, store, platforms)
         .await
         .expect("runtime starts")
 }

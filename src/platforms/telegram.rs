@@ -2,13 +2,13 @@
 //!
 //! Input: `getUpdates` long polling, fetched as raw JSON and parsed by [`updates::parse`] (with
 //! teloxide's types, working around teloxide#1420). Each update is either answered (see
-//! [`classify`]) or ignored on purpose (counted). The position Telegram is asked to resume from
-//! (the `offset`) only moves past an update once it is *handled*: its reply was accepted by
-//! Telegram (or given up on for good, such as a bot blocked by the user), or it was deliberately
-//! ignored. That position and the ids handled beyond it are written to SQLite ([`Store`]) at
-//! every step, so after a crash Telegram redelivers exactly the updates not handled yet, and the
-//! ones already answered are recognised by `update_id` and skipped.
-//! `docs/adr/0007-telegram-delivery.md` states the guarantee precisely.
+//! [`classify`]) or ignored on purpose (counted). An update to answer is *accepted* by writing it
+//! to the inbox in SQLite ([`Store::accept`]), in the same transaction that moves the cursor (the
+//! `offset` Telegram is asked to resume from) past the whole batch: from then on Telegram may
+//! forget it, and the next poll already asks for newer updates, however long this one takes to
+//! answer. Its answer deletes it from the inbox. After a crash the updates left in the inbox are
+//! answered again, before anything new. `docs/adr/0007-telegram-delivery.md` states the
+//! guarantee precisely.
 //!
 //! Output: `sendMessage` as plain text (no parse mode, so no user text can break a send),
 //! replying to the user's message (`allow_sending_without_reply`, so a deleted original does not
@@ -49,10 +49,9 @@ use crate::telemetry::metrics::Metrics;
 /// Telegram's limit on one message, in UTF-16 code units.
 pub const MAX_MESSAGE_LEN: usize = 4096;
 
-/// How long to wait before polling again when a poll brought only updates already being
-/// answered (Telegram returns them at once while they hold the offset back): an answer
-/// (acknowledgement) ends the wait sooner.
-const REDELIVERY_PAUSE: Duration = Duration::from_millis(500);
+/// Most updates accepted and not answered yet: past it, polling waits for answers (the bot
+/// is overloaded; updates wait at Telegram rather than in memory).
+const MAX_IN_FLIGHT: usize = 10_000;
 
 const STORE_KEY: &str = "telegram";
 
@@ -65,30 +64,25 @@ pub enum TelegramError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Polling state: what was fetched, what is in flight, what is handled.
+/// Polling state: what was accepted, what is in flight, where to resume.
 struct Poll {
-    /// Fetched updates not yet handed to the session.
+    /// Accepted updates not yet handed to the session.
     buffer: VecDeque<Inbound>,
-    /// Update ids fetched and not yet handled (buffered or being answered).
+    /// Update ids accepted and not yet answered (buffered or being answered): the inbox.
     in_flight: BTreeSet<i64>,
-    /// Update ids at or after the cursor already handled.
+    /// Update ids at or after the cursor handled under the previous scheme (a database written
+    /// by a version that held the cursor back): skipped if Telegram delivers them again.
     handled: BTreeSet<i64>,
-    /// The position to resume from: no update before it is unhandled.
+    /// The position to resume from: every update before it is accepted or ignored.
     cursor: i64,
-    /// The highest update id seen.
-    max_seen: Option<i64>,
+    /// Inbox rows found at start, answered first once the bot's identity is known.
+    recovered: Vec<(i64, String)>,
 }
 
 impl Poll {
-    /// The lowest update id not handled yet, as far as we know.
-    fn next_offset(&self) -> i64 {
-        let after_seen = self
-            .max_seen
-            .map_or(self.cursor, |m| (m + 1).max(self.cursor));
-        self.in_flight
-            .first()
-            .copied()
-            .map_or(after_seen, |id| id.min(after_seen))
+    /// Whether a delivered update is already known (accepted, answered or ignored).
+    fn known(&self, id: i64) -> bool {
+        id < self.cursor || self.handled.contains(&id) || self.in_flight.contains(&id)
     }
 }
 
@@ -125,7 +119,8 @@ impl TelegramPlatform {
             Bot::with_client(config.token.expose(), client).set_api_url(config.api_url.clone());
         let cursor = store.cursor(STORE_KEY)?.unwrap_or(0);
         let handled = store.handled_since(STORE_KEY, cursor)?;
-        tracing::info!(cursor, remembered = handled.len(), "telegram: resuming");
+        let recovered = store.inbox(STORE_KEY)?;
+        tracing::info!(cursor, unanswered = recovered.len(), "telegram: resuming");
         Ok(Self {
             bot,
             me: OnceCell::new(),
@@ -134,7 +129,7 @@ impl TelegramPlatform {
                 in_flight: BTreeSet::new(),
                 handled,
                 cursor,
-                max_seen: None,
+                recovered,
             }),
             store,
             closed: watch::Sender::new(false),
@@ -213,51 +208,97 @@ impl TelegramPlatform {
         }
     }
 
-    /// Sorts a batch of updates into the buffer (answered) and the handled set (ignored).
-    /// Returns how many were new.
-    fn absorb(&self, updates: Vec<Update>, me: &Me) -> usize {
-        let mut new = 0;
-        let mut ignored = Vec::new();
+    /// Accepts a batch: the updates to answer go to the inbox and the buffer, the rest are
+    /// counted as ignored, and the cursor moves past all of them, in one transaction. If that
+    /// transaction fails nothing is accepted: Telegram keeps the batch and delivers it again.
+    fn absorb(&self, raw: Vec<serde_json::Value>, me: &Me) -> Result<(), crate::store::StoreError> {
+        let fetched = raw.len();
         let mut poll = self.lock();
-        for update in updates {
-            let id = i64::from(update.id.0);
-            poll.max_seen = Some(poll.max_seen.map_or(id, |m| m.max(id)));
-            if id < poll.cursor || poll.handled.contains(&id) || poll.in_flight.contains(&id) {
-                continue; // redelivered: already handled or being answered
+        let mut cursor = poll.cursor;
+        let mut accepted = Vec::new();
+        let mut ignored = Vec::new();
+        let mut unreadable = 0;
+        for value in raw {
+            // The id comes from the JSON itself, so even an update teloxide cannot read moves
+            // the cursor (it would otherwise come back forever).
+            let Some(id) = value.get("update_id").and_then(serde_json::Value::as_i64) else {
+                unreadable += 1;
+                continue;
+            };
+            cursor = cursor.max(id + 1);
+            if poll.known(id) {
+                continue; // redelivered: accepted or handled before
             }
-            new += 1;
+            let text = value.to_string();
+            let Some(update) = updates::parse(value) else {
+                unreadable += 1;
+                continue;
+            };
             match classify(&update, me) {
-                Classified::Answer(inbound) => {
+                Classified::Answer(inbound) => accepted.push((id, text, *inbound)),
+                Classified::Ignore(reason) => ignored.push(reason),
+            }
+        }
+        if unreadable > 0 {
+            tracing::warn!(
+                skipped = unreadable,
+                fetched,
+                "telegram: getUpdates returned objects that are not updates"
+            );
+        }
+        if cursor > poll.cursor || !accepted.is_empty() {
+            let rows: Vec<(i64, String)> = accepted
+                .iter()
+                .map(|(id, text, _)| (*id, text.clone()))
+                .collect();
+            self.store.accept(STORE_KEY, &rows, cursor)?;
+            poll.cursor = cursor;
+            poll.handled = poll.handled.split_off(&cursor);
+        }
+        for reason in ignored {
+            self.metrics.update_ignored(PlatformId::Telegram, reason);
+        }
+        for (id, _, inbound) in accepted {
+            poll.in_flight.insert(id);
+            poll.buffer.push_back(inbound);
+        }
+        Ok(())
+    }
+
+    /// Puts the updates found in the inbox at start back in the buffer (they are answered
+    /// before anything new); an inbox row that no longer reads as an update is dropped.
+    fn recover(&self, me: &Me) {
+        let mut poll = self.lock();
+        let rows = std::mem::take(&mut poll.recovered);
+        if rows.is_empty() {
+            return;
+        }
+        let count = rows.len();
+        for (id, text) in rows {
+            let inbound = serde_json::from_str(&text)
+                .ok()
+                .and_then(updates::parse)
+                .map(|u| classify(&u, me));
+            match inbound {
+                Some(Classified::Answer(inbound)) => {
                     poll.in_flight.insert(id);
                     poll.buffer.push_back(*inbound);
                 }
-                Classified::Ignore(reason) => {
-                    self.metrics.update_ignored(PlatformId::Telegram, reason);
-                    poll.handled.insert(id);
-                    ignored.push(id);
+                _ => {
+                    tracing::warn!(
+                        update = id,
+                        "telegram: an unanswered update in the inbox no longer reads as one; dropped"
+                    );
+                    if let Err(e) = self.store.answered(STORE_KEY, id) {
+                        tracing::error!(error = %e, "telegram: cannot drop it from the inbox");
+                    }
                 }
             }
         }
-        self.persist(&mut poll, &ignored);
-        new
-    }
-
-    /// Writes handled ids and the cursor; called with the poll lock held so writes stay in
-    /// order (the cursor never moves back).
-    fn persist(&self, poll: &mut Poll, handled: &[i64]) {
-        let cursor = poll.next_offset();
-        if handled.is_empty() && cursor == poll.cursor {
-            return;
-        }
-        match self.store.record(STORE_KEY, handled, cursor) {
-            Ok(()) => {
-                poll.cursor = cursor;
-                poll.handled = poll.handled.split_off(&cursor);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "telegram: cannot save the position; a crash now could answer some updates twice")
-            }
-        }
+        tracing::info!(
+            count,
+            "telegram: answering the updates left unanswered by the last run"
+        );
     }
 
     /// `getUpdates` answered as raw JSON, for [`updates::parse`].
@@ -276,20 +317,6 @@ impl TelegramPlatform {
         }
         request.send().await.map(|_| ())
     }
-}
-
-/// A `getUpdates` answer as teloxide updates (see [`updates::parse`]). An object without a valid
-/// `update_id` cannot be tracked or confirmed, so it is skipped (teloxide would refuse the batch).
-fn parse_all(raw: Vec<serde_json::Value>) -> Vec<Update> {
-    let fetched = raw.len();
-    let updates: Vec<Update> = raw.into_iter().filter_map(updates::parse).collect();
-    if updates.len() < fetched {
-        tracing::warn!(
-            skipped = fetched - updates.len(),
-            "telegram: getUpdates returned objects without a valid update_id"
-        );
-    }
-    updates
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -363,7 +390,19 @@ impl Platform for TelegramPlatform {
                 return Some(inbound);
             }
             let me = self.me().await?;
-            let offset = self.lock().next_offset();
+            self.recover(&me);
+            if !self.lock().buffer.is_empty() {
+                continue;
+            }
+            // Overloaded: let answers catch up before accepting more.
+            loop {
+                let progress = self.progress.notified();
+                if self.lock().in_flight.len() < MAX_IN_FLIGHT {
+                    break;
+                }
+                self.until_closed(progress).await?;
+            }
+            let offset = self.lock().cursor;
             let request = self.get_updates(GetUpdates {
                 offset: Some(i32::try_from(offset).unwrap_or(i32::MAX)),
                 limit: None,
@@ -375,45 +414,46 @@ impl Platform for TelegramPlatform {
                     AllowedUpdate::EditedChannelPost,
                 ]),
             });
-            match self.until_closed(request.send()).await? {
+            let failure = match self.until_closed(request.send()).await? {
                 Ok(raw) => {
-                    backoff = Duration::from_secs(1);
                     self.connection.set(Connection::up("polling"));
-                    let fetched = raw.len();
-                    let updates = parse_all(raw);
-                    let progress = self.progress.notified();
-                    if self.absorb(updates, &me) == 0 && fetched > 0 {
-                        // Only updates still being answered: wait for an answer, or a moment
-                        // for something new behind them, instead of spinning.
-                        // Either outcome (an answer, or the pause ran out) means: poll again.
-                        let _ = self
-                            .until_closed(tokio::time::timeout(REDELIVERY_PAUSE, progress))
-                            .await?;
+                    match self.absorb(raw, &me) {
+                        Ok(()) => {
+                            backoff = Duration::from_secs(1);
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                error = %e,
+                                retry_in_s = backoff.as_secs(),
+                                "telegram: cannot store the updates received; Telegram keeps them"
+                            );
+                            None
+                        }
                     }
                 }
-                Err(e) => {
-                    let hint = match &e {
-                        RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => {
-                            " (another process is polling with the same token)"
-                        }
-                        RequestError::Api(ApiError::InvalidToken) => {
-                            " (the bot token was rejected)"
-                        }
-                        _ => "",
-                    };
-                    let error = describe(&e);
-                    tracing::warn!(
-                        error = %error,
-                        retry_in_s = backoff.as_secs(),
-                        "telegram: getUpdates failed{hint}"
-                    );
-                    self.connection.set(Connection::down(format!(
-                        "getUpdates failed: {error}{hint}"
-                    )));
-                    self.until_closed(tokio::time::sleep(backoff)).await?;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
+                Err(e) => Some(e),
+            };
+            if let Some(e) = failure {
+                let hint = match &e {
+                    RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => {
+                        " (another process is polling with the same token)"
+                    }
+                    RequestError::Api(ApiError::InvalidToken) => " (the bot token was rejected)",
+                    _ => "",
+                };
+                let error = describe(&e);
+                tracing::warn!(
+                    error = %error,
+                    retry_in_s = backoff.as_secs(),
+                    "telegram: getUpdates failed{hint}"
+                );
+                self.connection.set(Connection::down(format!(
+                    "getUpdates failed: {error}{hint}"
+                )));
             }
+            self.until_closed(tokio::time::sleep(backoff)).await?;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -450,7 +490,7 @@ impl Platform for TelegramPlatform {
         if self.me.get().is_none() {
             return;
         }
-        let offset = self.lock().next_offset();
+        let offset = self.lock().cursor;
         let confirm = self
             .get_updates(GetUpdates {
                 offset: Some(i32::try_from(offset).unwrap_or(i32::MAX)),
@@ -480,12 +520,10 @@ impl Platform for TelegramPlatform {
         let Ok(id) = key.id.parse::<i64>() else {
             return;
         };
-        let mut poll = self.lock();
-        if poll.in_flight.remove(&id) {
-            poll.handled.insert(id);
-            self.persist(&mut poll, &[id]);
+        let removed = self.lock().in_flight.remove(&id);
+        if removed && let Err(e) = self.store.answered(STORE_KEY, id) {
+            tracing::error!(error = %e, "telegram: cannot clear an answered update from the inbox; a restart would answer it again");
         }
-        drop(poll);
         self.progress.notify_waiters();
     }
 
@@ -533,21 +571,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_offset_never_skips_an_unhandled_update() {
+    fn an_update_is_known_once_accepted_answered_or_before_the_cursor() {
         let mut p = Poll {
             buffer: VecDeque::new(),
-            in_flight: BTreeSet::new(),
-            handled: BTreeSet::new(),
+            in_flight: BTreeSet::from([12]),
+            handled: BTreeSet::from([14]),
             cursor: 10,
-            max_seen: None,
+            recovered: Vec::new(),
         };
-        assert_eq!(p.next_offset(), 10);
-        p.max_seen = Some(14);
-        p.in_flight.extend([12, 14]);
-        assert_eq!(p.next_offset(), 12);
-        p.in_flight.remove(&12);
-        assert_eq!(p.next_offset(), 14);
-        p.in_flight.clear();
-        assert_eq!(p.next_offset(), 15);
+        assert!(p.known(9), "before the cursor");
+        assert!(!p.known(10));
+        assert!(p.known(12), "accepted, being answered");
+        assert!(p.known(14), "handled under the old scheme");
+        assert!(!p.known(15));
+        p.cursor = 16;
+        assert!(p.known(15));
     }
 }

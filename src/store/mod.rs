@@ -1,14 +1,17 @@
 //! Durable state in an embedded SQLite database (`<data_dir>/tolmach.sqlite3`).
 //!
 //! It holds, per platform with a replayable input (Telegram), the *cursor* (the position from
-//! which the platform must deliver again after a restart) and the ids at or after the cursor that
-//! are already handled, so a redelivered update is recognised and not answered twice; and, for
+//! which the platform must deliver again after a restart) and the *inbox* (updates accepted and
+//! not answered yet, answered again after a crash); and, for
 //! platforms that recover missed messages from channel history (Discord), the last message
 //! handled in each channel and the handled message ids of the recent past.
 //! It also holds what the bot keeps about its users (settings, the translations behind quotas,
 //! favorites and history): see [`users`](self::users).
 //! Writes are single small transactions in WAL mode with `synchronous = NORMAL`: durable across
-//! a process crash (SIGKILL), which is the failure this store is for.
+//! a process crash (SIGKILL), which is the failure this store is for. Checkpoints (copying the
+//! WAL into the database, with an fsync) run on a thread of their own with its own connection,
+//! once a second, never blocking writers: left to SQLite, every thousandth page written would
+//! stall the writer that crossed it, and everyone queued on the store's lock behind it.
 //!
 //! Calls are synchronous and short (tens of microseconds); they are made from async code
 //! directly and never while an `.await` is pending inside them.
@@ -44,6 +47,74 @@ pub use users::{Admission, Entry, HistoryEntry};
 pub struct Store {
     conn: Mutex<Connection>,
     pruning: users::Pruning,
+    /// Held for its `Drop`, which stops the thread (`None` for an in-memory store).
+    #[cfg_attr(not(test), expect(dead_code))]
+    checkpointer: Option<Checkpointer>,
+}
+
+/// How often the background thread checkpoints the WAL.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The background checkpoint thread; it stops when the store is dropped.
+struct Checkpointer {
+    /// Dropping it wakes the thread, which then exits.
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Checkpoints done so far, for tests.
+    #[cfg(test)]
+    done: Arc<(Mutex<u64>, std::sync::Condvar)>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        #[cfg(test)]
+        let done = Arc::new((Mutex::new(0_u64), std::sync::Condvar::new()));
+        #[cfg(test)]
+        let counter = Arc::clone(&done);
+        let thread = std::thread::Builder::new()
+            .name("tolmach-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // PASSIVE: copies what no reader needs, never waits for or blocks a writer.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "store: checkpoint failed; the WAL grows until one succeeds");
+                    }
+                    #[cfg(test)]
+                    {
+                        let (n, cv) = &*counter;
+                        *n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                        cv.notify_all();
+                    }
+                }
+            })
+            .map_err(|e| {
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(format!("cannot start the checkpoint thread: {e}")),
+                )
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+            #[cfg(test)]
+            done,
+        })
+    }
 }
 
 const SCHEMA: &str = "
@@ -54,6 +125,12 @@ CREATE TABLE IF NOT EXISTS platform_cursor (
 CREATE TABLE IF NOT EXISTS platform_handled (
     platform TEXT NOT NULL,
     id INTEGER NOT NULL,
+    PRIMARY KEY (platform, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS platform_inbox (
+    platform TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    raw TEXT NOT NULL,
     PRIMARY KEY (platform, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS channel_cursor (
@@ -77,23 +154,34 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        Self::init(conn).map_err(|source| StoreError::Open { path, source })
+        let checkpointer = Checkpointer::start(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Self::init(conn, Some(checkpointer)).map_err(|source| StoreError::Open { path, source })
     }
 
     /// A throwaway in-memory store (tests).
     pub fn in_memory() -> Result<Arc<Self>, StoreError> {
-        Ok(Self::init(Connection::open_in_memory()?)?)
+        Ok(Self::init(Connection::open_in_memory()?, None)?)
     }
 
-    fn init(conn: Connection) -> Result<Arc<Self>, rusqlite::Error> {
+    fn init(
+        conn: Connection,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<Arc<Self>, rusqlite::Error> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(users::SCHEMA)?;
         Ok(Arc::new(Self {
             conn: Mutex::new(conn),
             pruning: users::Pruning::default(),
+            checkpointer,
         }))
     }
 
@@ -123,17 +211,29 @@ impl Store {
             .collect::<Result<BTreeSet<i64>, _>>()?;
         Ok(ids)
     }
+}
 
-    /// Records `ids` as handled and `cursor` as the resume position, in one transaction, and
-    /// forgets handled ids before the cursor (the platform will never deliver them again).
-    pub fn record(&self, platform: &str, ids: &[i64], cursor: i64) -> Result<(), StoreError> {
+/// The inbox: updates accepted from a replayable platform (Telegram) and not answered yet.
+/// Accepting a batch writes its updates and moves the cursor past them in one transaction, so
+/// the platform may forget them at once; answering one deletes its row; after a crash the rows
+/// left are the updates to answer again.
+impl Store {
+    /// Stores `updates` (id, raw JSON) in `platform`'s inbox and moves its cursor to `cursor`
+    /// (never back), in one transaction; forgets handled ids before the cursor.
+    pub fn accept(
+        &self,
+        platform: &str,
+        updates: &[(i64, String)],
+        cursor: i64,
+    ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
-            let mut insert = tx
-                .prepare("INSERT OR IGNORE INTO platform_handled (platform, id) VALUES (?1, ?2)")?;
-            for id in ids {
-                insert.execute(params![platform, id])?;
+            let mut insert = tx.prepare(
+                "INSERT OR IGNORE INTO platform_inbox (platform, id, raw) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, raw) in updates {
+                insert.execute(params![platform, id, raw])?;
             }
         }
         tx.execute(
@@ -146,6 +246,26 @@ impl Store {
             params![platform, cursor],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// The updates in `platform`'s inbox, oldest first.
+    pub fn inbox(&self, platform: &str) -> Result<Vec<(i64, String)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT id, raw FROM platform_inbox WHERE platform = ?1 ORDER BY id")?;
+        let rows = stmt
+            .query_map(params![platform], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Removes an answered update from `platform`'s inbox.
+    pub fn answered(&self, platform: &str, id: i64) -> Result<(), StoreError> {
+        self.lock().execute(
+            "DELETE FROM platform_inbox WHERE platform = ?1 AND id = ?2",
+            params![platform, id],
+        )?;
         Ok(())
     }
 }
@@ -222,26 +342,82 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_and_handled_ids_survive_reopening() {
+    fn the_inbox_and_the_cursor_survive_reopening() {
         let dir = std::env::temp_dir().join(format!("tolmach-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         {
             let store = Store::open(&dir).expect("open");
             assert_eq!(store.cursor("telegram").expect("read"), None);
-            store.record("telegram", &[10, 12], 10).expect("write");
-            store.record("telegram", &[11], 11).expect("write");
+            store
+                .accept(
+                    "telegram",
+                    &[(10, "{\"a\":10}".into()), (12, "{}".into())],
+                    13,
+                )
+                .expect("write");
+            store.answered("telegram", 12).expect("write");
+            store.accept("telegram", &[], 14).expect("write");
         }
         let store = Store::open(&dir).expect("reopen");
-        assert_eq!(store.cursor("telegram").expect("read"), Some(11));
-        // 10 fell behind the cursor and was forgotten; 12 is remembered.
+        assert_eq!(store.cursor("telegram").expect("read"), Some(14));
+        // 10 is accepted and not answered: it is what a restart answers.
         assert_eq!(
-            store.handled_since("telegram", 11).expect("read"),
-            BTreeSet::from([11, 12])
+            store.inbox("telegram").expect("read"),
+            vec![(10, "{\"a\":10}".to_string())]
         );
         // The cursor never moves back.
-        store.record("telegram", &[], 5).expect("write");
-        assert_eq!(store.cursor("telegram").expect("read"), Some(11));
+        store.accept("telegram", &[], 5).expect("write");
+        assert_eq!(store.cursor("telegram").expect("read"), Some(14));
         assert_eq!(store.cursor("discord").expect("read"), None);
+        assert!(store.inbox("discord").expect("read").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn checkpoints_run_in_the_background_not_in_writers() {
+        let dir = std::env::temp_dir().join(format!("tolmach-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).expect("open");
+        let auto: i64 = store
+            .lock()
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(auto, 0, "writers never checkpoint");
+        // Well past SQLite's default of a checkpoint every 1,000 pages.
+        let big = "x".repeat(8_000);
+        for id in 0..1_500 {
+            store
+                .accept("telegram", &[(id, big.clone())], id + 1)
+                .expect("write");
+        }
+        let wal = dir.join("tolmach.sqlite3-wal");
+        let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            before > 4_000_000,
+            "the WAL holds the writes: {before} bytes"
+        );
+        let checkpointer = store
+            .checkpointer
+            .as_ref()
+            .expect("a file store checkpoints");
+        let (n, cv) = &*checkpointer.done;
+        let guard = n.lock().expect("lock");
+        let start = *guard;
+        let (guard, timeout) = cv
+            .wait_timeout_while(guard, std::time::Duration::from_secs(10), |n| {
+                *n < start + 2
+            })
+            .expect("wait");
+        assert!(!timeout.timed_out(), "the checkpoint thread runs");
+        drop(guard);
+        // Everything was copied into the database: the next write starts the WAL over.
+        store.accept("telegram", &[], 2_000).expect("write");
+        let frames: i64 = store
+            .lock()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .expect("pragma");
+        assert!(frames < 10, "the WAL was restarted: {frames} frames");
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
