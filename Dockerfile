@@ -23,17 +23,18 @@ WORKDIR /src
 COPY deploy/docker/cargo-stubs.sh /usr/local/bin/cargo-stubs
 COPY Cargo.toml Cargo.lock ./
 COPY testkit/Cargo.toml testkit/Cargo.toml
-RUN sh /usr/local/bin/cargo-stubs Cargo.toml testkit/Cargo.toml \
+COPY loadtest/Cargo.toml loadtest/Cargo.toml
+RUN sh /usr/local/bin/cargo-stubs Cargo.toml testkit/Cargo.toml loadtest/Cargo.toml \
     && cargo build --release --locked --bin tolmach \
     && rm -rf src
 
 # The real sources. Only what the binary is built from: src/ and config/ (config/default.toml is
 # compiled in). The placeholders for benches and the test kit stay: `--bin tolmach` builds
-# neither, so editing them does not invalidate this layer. The second cargo-stubs call only fills
+# none of them, so editing them does not invalidate this layer. The second cargo-stubs call only fills
 # in declared targets the build context leaves out (.dockerignore drops tests/ and docs/).
 COPY src src
 COPY config config
-RUN sh /usr/local/bin/cargo-stubs Cargo.toml testkit/Cargo.toml \
+RUN sh /usr/local/bin/cargo-stubs Cargo.toml testkit/Cargo.toml loadtest/Cargo.toml \
     && touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin tolmach \
     && mkdir -p /out/data

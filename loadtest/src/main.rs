@@ -1,0 +1,214 @@
+//! `loadtest`: drives the real tolmach binary (or a peer bot) through the fake platforms
+//! and prints what users would have seen. See the README ("Load, chaos and peer benchmarks")
+//! and docs/benchmarks.md.
+//!
+//! ```text
+//! cargo run --release -p tolmach-loadtest -- --preset calm
+//! cargo run --release -p tolmach-loadtest -- --preset throughput --compare tolmach,bare-teloxide,python
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tolmach_loadtest::report::Report;
+use tolmach_loadtest::scenario::{
+    LimitsKind, MixKind, Pattern, PlatformKind, Preset, Scenario, TargetKind,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "End-to-end load, chaos and peer benchmarks for tolmach"
+)]
+struct Cli {
+    /// Starting point; every flag below overrides it.
+    #[arg(long, value_enum, default_value = "calm")]
+    preset: Preset,
+    /// The bot under test.
+    #[arg(long, value_enum)]
+    target: Option<TargetKind>,
+    /// Run the same scenario against each of these bots in turn and report ratios
+    /// (e.g. `tolmach,bare-teloxide,python`).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    compare: Vec<TargetKind>,
+    #[arg(long, value_enum)]
+    platform: Option<PlatformKind>,
+    /// Distinct users.
+    #[arg(long)]
+    users: Option<u32>,
+    /// Distinct chats.
+    #[arg(long)]
+    chats: Option<u32>,
+    /// Share of chats that are groups (0.0 to 1.0).
+    #[arg(long)]
+    groups: Option<f64>,
+    /// Messages per second (open loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long the load lasts ("60s", "2m").
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// How long to wait for the last replies after the load.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    drain: Option<Duration>,
+    #[arg(long, value_enum)]
+    mix: Option<MixKind>,
+    #[arg(long, value_enum)]
+    pattern: Option<Pattern>,
+    #[arg(long, value_enum)]
+    limits: Option<LimitsKind>,
+    /// Fixed latency of every provider call ("0ms", "200ms").
+    #[arg(long, value_parser = humantime::parse_duration)]
+    provider_latency: Option<Duration>,
+    /// Kill a random actor through the admin API this often ("50ms"); "off" for none.
+    #[arg(long, value_parser = parse_opt_duration)]
+    kill_every: Option<Option<Duration>>,
+    /// SIGKILL and restart the process this many times, evenly spread over the load.
+    #[arg(long)]
+    sigkills: Option<u32>,
+    /// Make the provider answer 503 from these offsets ("10s,30s").
+    #[arg(long, value_parser = humantime::parse_duration, value_delimiter = ',')]
+    provider_fail_at: Option<Vec<Duration>>,
+    /// Make the provider stall from these offsets.
+    #[arg(long, value_parser = humantime::parse_duration, value_delimiter = ',')]
+    provider_stall_at: Option<Vec<Duration>>,
+    /// How long each provider fault lasts.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    provider_fault_for: Option<Duration>,
+    /// Drop the platform connection at these offsets.
+    #[arg(long, value_parser = humantime::parse_duration, value_delimiter = ',')]
+    drop_platform_at: Option<Vec<Duration>>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The tolmach binary (default: next to this program; build it with
+    /// `cargo build --release --bin tolmach`).
+    #[arg(long)]
+    tolmach_bin: Option<PathBuf>,
+    /// Extra configuration for tolmach, `KEY=VALUE` (repeatable), e.g.
+    /// `--bot-env TOLMACH_CONVERSATION_IDLE_TIMEOUT=30s`.
+    #[arg(long, value_parser = parse_env)]
+    bot_env: Vec<(String, String)>,
+    /// Where reports, plots, logs and the bot's data go.
+    #[arg(long, default_value = "target/loadtest")]
+    out: PathBuf,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+fn parse_opt_duration(s: &str) -> Result<Option<Duration>, humantime::DurationError> {
+    if s == "off" {
+        Ok(None)
+    } else {
+        humantime::parse_duration(s).map(Some)
+    }
+}
+
+impl Cli {
+    fn scenario(&self) -> Scenario {
+        let mut s = self.preset.scenario();
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field.clone() { s.$field = v; } )* };
+        }
+        set!(
+            target,
+            platform,
+            users,
+            chats,
+            groups,
+            rate,
+            duration,
+            drain,
+            mix,
+            pattern,
+            limits,
+            provider_latency,
+            seed
+        );
+        if let Some(k) = self.kill_every {
+            s.chaos.kill_every = k;
+        }
+        if let Some(n) = self.sigkills {
+            let gap = s.duration.as_secs_f64() / f64::from(n + 1);
+            s.chaos.sigkill_at = (1..=n)
+                .map(|i| Duration::from_secs_f64(gap * f64::from(i)))
+                .collect();
+        }
+        if let Some(v) = &self.provider_fail_at {
+            s.chaos.provider_fail_at = v.clone();
+        }
+        if let Some(v) = &self.provider_stall_at {
+            s.chaos.provider_stall_at = v.clone();
+        }
+        if let Some(v) = self.provider_fault_for {
+            s.chaos.provider_fault_for = v;
+        }
+        if let Some(v) = &self.drop_platform_at {
+            s.chaos.drop_platform_at = v.clone();
+        }
+        s.tolmach_bin = self.tolmach_bin.clone();
+        s.bot_env.extend(self.bot_env.iter().cloned());
+        s
+    }
+}
+
+async fn one(s: Scenario, out: &std::path::Path) -> anyhow::Result<Report> {
+    let stem = format!("{}-{}", s.name, s.target.as_str());
+    eprintln!("{stem}: starting");
+    let report = tolmach_loadtest::run(s, &out.join(format!("work-{stem}")))
+        .await
+        .with_context(|| format!("{stem}: the run could not be carried out"))?;
+    print!("{}", report.summary());
+    let json = out.join(format!("{stem}.json"));
+    report
+        .write_json(&json)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let png = out.join(format!("{stem}.png"));
+    if let Err(e) = report.write_png(&png) {
+        eprintln!("{stem}: no plot: {e}");
+    }
+    println!("report: {}  plot: {}\n", json.display(), png.display());
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.out).with_context(|| format!("creating {}", cli.out.display()))?;
+    let base = cli.scenario();
+    let targets = if cli.compare.is_empty() {
+        vec![base.target]
+    } else {
+        cli.compare.clone()
+    };
+    let mut reports = Vec::new();
+    for target in targets {
+        let s = Scenario {
+            target,
+            ..base.clone()
+        };
+        reports.push(one(s, &cli.out).await?);
+    }
+    if reports.len() > 1 {
+        let table = tolmach_loadtest::report::compare(&reports);
+        print!("{table}");
+        let path = cli.out.join(format!("{}-compare.txt", base.name));
+        std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+    }
+    // The verdict is about tolmach: a peer that reorders (python-telegram-bot with concurrent
+    // updates does) is reported, not failed.
+    let failed = reports
+        .iter()
+        .any(|r| r.scenario.target == TargetKind::Tolmach && !r.failures.is_empty());
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

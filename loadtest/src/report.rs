@@ -1,0 +1,390 @@
+//! What a run found: the summary printed at the end, the JSON report and the PNG plot
+//! (latency percentiles and throughput over time, chaos events marked).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::analysis::Outcome;
+use crate::chaos::{ChaosStats, Event};
+use crate::probe::Sample;
+use crate::scenario::{LimitsKind, Scenario};
+
+/// The plots' only font: DejaVu Sans cut down to ASCII (see assets/LICENSE-DejaVu.txt).
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Resources {
+    pub rss_peak_bytes: u64,
+    pub rss_last_bytes: u64,
+    /// Mean CPU over the load, as a share of one core.
+    pub cpu_mean: f64,
+    pub cpu_peak: f64,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub target_version: String,
+    pub outcome: Outcome,
+    pub events: Vec<Event>,
+    pub chaos: ChaosStats,
+    pub resources: Resources,
+    pub samples: Vec<Sample>,
+    /// The process exited cleanly on SIGTERM at the end.
+    pub clean_exit: bool,
+    /// Checks that failed; empty when the run passed.
+    pub failures: Vec<String>,
+}
+
+impl Resources {
+    pub fn of(samples: &[Sample], load_secs: f64) -> Resources {
+        let during: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.t >= 0.0 && s.t <= load_secs)
+            .collect();
+        Resources {
+            rss_peak_bytes: samples.iter().map(|s| s.rss).max().unwrap_or(0),
+            rss_last_bytes: samples.last().map_or(0, |s| s.rss),
+            cpu_mean: if during.is_empty() {
+                0.0
+            } else {
+                during.iter().map(|s| s.cpu).sum::<f64>() / during.len() as f64
+            },
+            cpu_peak: during.iter().map(|s| s.cpu).fold(0.0, f64::max),
+        }
+    }
+}
+
+/// The checks every run must pass: nothing lost, nothing repeated (but for replies in flight
+/// at a SIGKILL, which Telegram's API cannot tell apart), order kept, and with real limits no
+/// 429. Returns what failed.
+pub fn verdict(s: &Scenario, o: &Outcome, clean_exit: bool) -> Vec<String> {
+    let mut failed = Vec::new();
+    if o.lost > 0 {
+        failed.push(format!(
+            "{} of {} messages got no reply, e.g. {:?}",
+            o.lost, o.posted, o.lost_examples
+        ));
+    }
+    let unexplained = o.duplicated - o.duplicated_in_flight;
+    if unexplained > 0 {
+        failed.push(format!(
+            "{unexplained} replies repeated without a crash to explain them"
+        ));
+    }
+    if o.out_of_order > 0 {
+        failed.push(format!(
+            "{} replies out of order in their chat",
+            o.out_of_order
+        ));
+    }
+    if s.limits == LimitsKind::Real && o.flood_refusals > 0 {
+        failed.push(format!(
+            "{} sends refused with 429 under Telegram's limits",
+            o.flood_refusals
+        ));
+    }
+    if o.stray_replies > 0 {
+        failed.push(format!(
+            "{} replies quote no message the load posted",
+            o.stray_replies
+        ));
+    }
+    if !clean_exit {
+        failed.push("the bot did not exit cleanly on SIGTERM".to_owned());
+    }
+    failed
+}
+
+impl Report {
+    /// The human summary.
+    pub fn summary(&self) -> String {
+        let o = &self.outcome;
+        let s = &self.scenario;
+        let mut out = String::new();
+        let mut line = |l: String| {
+            out.push_str(&l);
+            out.push('\n');
+        };
+        line(format!(
+            "{} — {} on {:?}: {} users in {} chats, {:.0}/s for {}, mix {:?}, limits {:?}, provider latency {:?}",
+            s.name,
+            s.target.as_str(),
+            s.platform,
+            s.users,
+            s.chats,
+            s.rate,
+            humantime::format_duration(s.duration),
+            s.mix,
+            s.limits,
+            s.provider_latency,
+        ));
+        line(format!(
+            "messages: {} posted, {} answered, {} lost, {} repeated ({} in flight at a SIGKILL), {} out of order, {} extra parts, {} stray, {} refused with 429",
+            o.posted,
+            o.answered,
+            o.lost,
+            o.duplicated,
+            o.duplicated_in_flight,
+            o.out_of_order,
+            o.reply_parts,
+            o.stray_replies,
+            o.flood_refusals
+        ));
+        line(format!("throughput: {:.0} answered/s", o.throughput));
+        let spread = |name: &str, x: &crate::analysis::Spread| {
+            format!(
+                "{name}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (n = {})",
+                x.p50, x.p90, x.p99, x.p999, x.max, x.count
+            )
+        };
+        line(spread("latency (offered → reply)", &o.latency));
+        line(spread("runtime-added (translations)", &o.runtime_added));
+        line(spread("pick-up (posted → offered)", &o.pickup));
+        let mut kinds: Vec<_> = o.latency_by_kind.iter().collect();
+        kinds.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, x) in kinds {
+            line(format!(
+                "  {k:<10} n {:>6}  p50 {:>8.2} ms  p99 {:>8.2} ms",
+                x.count, x.p50, x.p99
+            ));
+        }
+        let r = &self.resources;
+        line(format!(
+            "bot: RSS peak {:.1} MiB, at the end {:.1} MiB; CPU mean {:.0}% of a core, peak {:.0}%",
+            r.rss_peak_bytes as f64 / 1_048_576.0,
+            r.rss_last_bytes as f64 / 1_048_576.0,
+            r.cpu_mean * 100.0,
+            r.cpu_peak * 100.0
+        ));
+        let c = &self.chaos;
+        if !s.chaos.is_calm() {
+            line(format!(
+                "chaos: {} actors killed ({} already gone, {} admin errors), {} SIGKILLs, {} events",
+                c.kills,
+                c.kills_missed,
+                c.admin_errors,
+                c.sigkills,
+                self.events.len()
+            ));
+        }
+        if !o.recoveries.is_empty() {
+            let serving: Vec<f64> = o.recoveries.iter().filter_map(|r| r.serving_ms).collect();
+            let worst = serving.iter().copied().fold(0.0, f64::max);
+            line(format!(
+                "restarts: {}; serving again (restart → first reply) worst {:.0} ms, mean {:.0} ms",
+                o.recoveries.len(),
+                worst,
+                serving.iter().sum::<f64>() / serving.len().max(1) as f64
+            ));
+        }
+        if self.failures.is_empty() {
+            line("PASS".to_owned());
+        } else {
+            for f in &self.failures {
+                line(format!("FAIL: {f}"));
+            }
+        }
+        out
+    }
+
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json)
+    }
+
+    /// Latency percentiles per second (log scale) above, posted and answered per second
+    /// below; a vertical line for every chaos event (kills in light grey, crashes in red,
+    /// provider faults in orange, platform drops in blue).
+    pub fn write_png(&self, path: &Path) -> Result<(), String> {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .map_err(|_| "cannot load the plot font".to_owned())?;
+        let root = BitMapBackend::new(path, (1280, 800)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (upper, lower) = root.split_vertically(480);
+        let secs = &self.outcome.seconds;
+        let x_max = secs.len().max(1) as f64;
+        let y_max = secs.iter().map(|s| s.max_ms).fold(1.0, f64::max).max(1.0) * 1.5;
+        let title = format!(
+            "{} — {} on {:?}, {:.0}/s: latency offered → reply",
+            self.scenario.name,
+            self.scenario.target.as_str(),
+            self.scenario.platform,
+            self.scenario.rate
+        );
+        let mut chart = ChartBuilder::on(&upper)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, (0.05..y_max).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("seconds since the load started")
+            .y_desc("ms (log)")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        self.draw_events(&mut chart, 0.05, y_max)?;
+        let floor = |v: f64| v.max(0.05);
+        let answered: Vec<&crate::analysis::Second> =
+            secs.iter().filter(|s| s.max_ms > 0.0).collect();
+        let at = |s: &crate::analysis::Second, v: f64| (s.t as f64 + 0.5, v);
+        draw_lines(
+            &mut chart,
+            vec![
+                (
+                    "p50",
+                    BLUE,
+                    answered.iter().map(|s| at(s, floor(s.p50_ms))).collect(),
+                ),
+                (
+                    "p99",
+                    RED,
+                    answered.iter().map(|s| at(s, floor(s.p99_ms))).collect(),
+                ),
+                (
+                    "max",
+                    RGBColor(120, 120, 120),
+                    answered.iter().map(|s| at(s, floor(s.max_ms))).collect(),
+                ),
+            ],
+        )?;
+
+        let n_max = secs
+            .iter()
+            .map(|s| s.posted.max(s.answered))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64
+            * 1.2;
+        let mut chart = ChartBuilder::on(&lower)
+            .caption("messages per second", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, 0.0..n_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("seconds since the load started")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        self.draw_events(&mut chart, 0.0, n_max)?;
+        draw_lines(
+            &mut chart,
+            vec![
+                (
+                    "posted",
+                    GREEN,
+                    secs.iter().map(|s| at(s, s.posted as f64)).collect(),
+                ),
+                (
+                    "answered",
+                    MAGENTA,
+                    secs.iter().map(|s| at(s, s.answered as f64)).collect(),
+                ),
+            ],
+        )?;
+        root.present().map_err(|e| e.to_string())
+    }
+
+    fn draw_events<X, Y>(
+        &self,
+        chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+        y0: f64,
+        y1: f64,
+    ) -> Result<(), String>
+    where
+        X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+        Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    {
+        // Kills first: they are many, and the rarer events must stay visible on top of them.
+        let (kills, others): (Vec<&Event>, Vec<&Event>) =
+            self.events.iter().partition(|e| e.kind == "kill");
+        for e in kills.into_iter().chain(others) {
+            let color = match e.kind.as_str() {
+                "kill" => RGBColor(225, 225, 225),
+                "sigkill" | "restart" => RGBColor(220, 0, 0),
+                "provider-fail" | "provider-stall" | "provider-ok" => RGBColor(255, 140, 0),
+                _ => RGBColor(0, 90, 255),
+            };
+            chart
+                .draw_series(LineSeries::new(vec![(e.t, y0), (e.t, y1)], color))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// One line of a chart: its legend, colour and points.
+type Series<'s> = (&'s str, RGBColor, Vec<(f64, f64)>);
+
+/// Draws one line per series, with a legend.
+fn draw_lines<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    series: Vec<Series<'_>>,
+) -> Result<(), String>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    for (name, color, points) in series {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Side by side: throughput and latency of each bot, as ratios to the first (tolmach).
+pub fn compare(reports: &[Report]) -> String {
+    let Some(base) = reports.first() else {
+        return String::new();
+    };
+    let b = &base.outcome;
+    let mut out = format!(
+        "{:<14} {:>11} {:>9} {:>9} {:>12} {:>6} {:>9} {:>8} {:>14}\n",
+        "bot",
+        "answered/s",
+        "p50 ms",
+        "p99 ms",
+        "pick-up p99",
+        "lost",
+        "repeated",
+        "RSS MiB",
+        "tolmach ÷ bot"
+    );
+    for r in reports {
+        let o = &r.outcome;
+        out.push_str(&format!(
+            "{:<14} {:>11.0} {:>9.2} {:>9.2} {:>12.2} {:>6} {:>9} {:>8.1} {:>14.2}\n",
+            r.scenario.target.as_str(),
+            o.throughput,
+            o.latency.p50,
+            o.latency.p99,
+            o.pickup.p99,
+            o.lost,
+            o.duplicated,
+            r.resources.rss_peak_bytes as f64 / 1_048_576.0,
+            if o.throughput > 0.0 {
+                b.throughput / o.throughput
+            } else {
+                f64::INFINITY
+            },
+        ));
+    }
+    out
+}
