@@ -150,7 +150,7 @@ impl Fake {
     pub fn reply_count(&self) -> usize {
         match self {
             Fake::Telegram(t) => t.sent_count(),
-            Fake::Discord(d) => d.created_messages().len(),
+            Fake::Discord(d) => d.created_count(),
         }
     }
 

@@ -122,6 +122,8 @@ impl Target {
         if !program.exists() {
             return Err(TargetError::Missing(program, "tolmach"));
         }
+        // The bot runs in the work directory: a relative path must not change meaning.
+        let program = std::fs::canonicalize(&program).unwrap_or(program);
         Ok(Target {
             kind: s.target,
             launch: Launch {

@@ -895,6 +895,11 @@ impl FakeDiscord {
         self.shared.lock().resume_count(true)
     }
 
+    /// Number of messages accepted (`POST /channels/{id}/messages`), without copying them.
+    pub fn created_count(&self) -> usize {
+        self.shared.lock().created.len()
+    }
+
     /// Waits until at least `n` messages were accepted; `false` on timeout.
     pub async fn wait_for_created(&self, n: usize, timeout: Duration) -> bool {
         self.shared
