@@ -252,6 +252,13 @@ fn tolmach_env(
         ("TOLMACH_PROVIDERS_BENCH_PRIORITY", "1".into()),
         ("TOLMACH_PROVIDERS_BENCH_TIMEOUT", "10s".into()),
     ];
+    // Random kills hit the few infrastructure actors (session, coordinator, providers) many
+    // times a second; the default restart intensity (10 in 10 s) would rightly give up. A chaos
+    // run measures surviving each kill, so it lifts the intensity, as tests/chaos.rs does.
+    if s.chaos.kill_every.is_some() {
+        env.push(("TOLMACH_SUPERVISION_MAX_RESTARTS", "1000000".into()));
+        env.push(("TOLMACH_CONVERSATION_MAX_RESTARTS", "1000000".into()));
+    }
     if s.limits == LimitsKind::Raised {
         let raised = [
             ("TOLMACH_PLATFORMS_TELEGRAM_CHAT_INTERVAL", "1ns"),
