@@ -64,8 +64,8 @@ struct Cli {
     #[arg(long, value_parser = humantime::parse_duration)]
     provider_latency: Option<Duration>,
     /// Kill a random actor through the admin API this often ("50ms"); "off" for none.
-    #[arg(long, value_parser = parse_opt_duration)]
-    kill_every: Option<Option<Duration>>,
+    #[arg(long, value_parser = parse_kill_every)]
+    kill_every: Option<KillEvery>,
     /// SIGKILL and restart the process this many times, evenly spread over the load.
     #[arg(long)]
     sigkills: Option<u32>,
@@ -102,11 +102,16 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
-fn parse_opt_duration(s: &str) -> Result<Option<Duration>, humantime::DurationError> {
+/// `--kill-every`: a period, or "off" (a newtype: clap reads `Option<Option<_>>` as a flag
+/// with an optional value).
+#[derive(Clone, Copy, Debug)]
+struct KillEvery(Option<Duration>);
+
+fn parse_kill_every(s: &str) -> Result<KillEvery, humantime::DurationError> {
     if s == "off" {
-        Ok(None)
+        Ok(KillEvery(None))
     } else {
-        humantime::parse_duration(s).map(Some)
+        humantime::parse_duration(s).map(|d| KillEvery(Some(d)))
     }
 }
 
@@ -131,7 +136,7 @@ impl Cli {
             provider_latency,
             seed
         );
-        if let Some(k) = self.kill_every {
+        if let Some(KillEvery(k)) = self.kill_every {
             s.chaos.kill_every = k;
         }
         if let Some(n) = self.sigkills {
@@ -211,4 +216,55 @@ async fn main() -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_reaches_the_scenario() {
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--preset",
+            "smoke",
+            "--platform",
+            "discord",
+            "--rate",
+            "250",
+            "--duration",
+            "3s",
+            "--kill-every",
+            "50ms",
+            "--sigkills",
+            "2",
+            "--provider-fail-at",
+            "1s,2s",
+            "--drop-platform-at",
+            "1500ms",
+            "--bot-env",
+            "TOLMACH_LOG=debug",
+            "--compare",
+            "tolmach,bare-teloxide",
+        ])
+        .expect("parses");
+        let s = cli.scenario();
+        assert_eq!(s.platform, PlatformKind::Discord);
+        assert_eq!(s.rate, 250.0);
+        assert_eq!(s.duration, Duration::from_secs(3));
+        assert_eq!(s.chaos.kill_every, Some(Duration::from_millis(50)));
+        assert_eq!(
+            s.chaos.sigkill_at,
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+        assert_eq!(s.chaos.provider_fail_at.len(), 2);
+        assert_eq!(s.chaos.drop_platform_at, [Duration::from_millis(1500)]);
+        assert_eq!(s.bot_env, [("TOLMACH_LOG".to_owned(), "debug".to_owned())]);
+        assert_eq!(cli.compare, [TargetKind::Tolmach, TargetKind::BareTeloxide]);
+
+        let off = Cli::try_parse_from(["loadtest", "--preset", "chaos", "--kill-every", "off"])
+            .expect("parses");
+        assert_eq!(off.scenario().chaos.kill_every, None);
+        assert!(Cli::try_parse_from(["loadtest", "--kill-every", "soon"]).is_err());
+    }
 }
