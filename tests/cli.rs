@@ -533,3 +533,61 @@ async fn secrets_never_reach_the_logs_metrics_admin_api_or_sentry() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// When the root supervisor exceeds its restart intensity the tree is gone; the process must
+/// not linger as a zombie that looks alive: it exits, with a failure status, saying why.
+#[tokio::test]
+async fn a_root_that_gives_up_ends_the_process_with_a_failure_status() {
+    const ADMIN_TOKEN: &str = "admin-token-for-the-give-up-test";
+    let dir = std::env::temp_dir().join(format!("tolmach-cli-give-up-{}", std::process::id()));
+    let mut child = tolmach()
+        .env("TOLMACH_SUPERVISION_MAX_RESTARTS", "0")
+        .env("TOLMACH_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("TOLMACH_ADMIN_ADDR", "127.0.0.1:0")
+        .env("TOLMACH_RUNTIME_DATA_DIR", dir.join("data"))
+        .env("TOLMACH_LOG_FORMAT", "json")
+        .spawn()
+        .expect("spawn");
+    // The console platform stays up while its input is open: hold stdin.
+    let _stdin = child.stdin.take().expect("stdin");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let admin_url = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["message"] == "tolmach started" {
+                return v["admin"].as_str().expect("admin").to_string();
+            }
+        }
+        panic!("no startup line")
+    })
+    .await
+    .expect("started");
+    let killed = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(format!("{admin_url}/kill"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "path": "root/coordinator" }))
+        .send()
+        .await
+        .expect("kill");
+    assert_eq!(killed.status(), 200, "the admin API killed the coordinator");
+    // No restarts allowed: the root gives up, and the process follows, without a signal.
+    let mut rest = Vec::new();
+    let status = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            rest.push(line);
+        }
+        child.wait().await.expect("wait")
+    })
+    .await
+    .expect("the process exits by itself once its root gave up");
+    assert!(!status.success(), "a failure status, got {status}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("the root supervisor gave up")),
+        "says why: {rest:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -132,6 +132,18 @@ pub struct Input<'a> {
     pub reconnects: Vec<Option<Instant>>,
 }
 
+impl Input<'_> {
+    /// When the fake first offered `p` to the bot; its posting time when the fake offers no
+    /// such record (Discord pushes at once).
+    fn offered(&self, p: &Posted) -> Instant {
+        self.offers
+            .get(&(p.chat, p.msg))
+            .copied()
+            .unwrap_or(p.at)
+            .max(p.at)
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
@@ -196,12 +208,7 @@ pub fn analyse(input: &Input<'_>) -> Outcome {
                 in_flight_at_kill: in_flight(pair[0], pair[1]),
             });
         }
-        let offered = input
-            .offers
-            .get(&(p.chat, p.msg))
-            .copied()
-            .unwrap_or(p.at)
-            .max(p.at);
+        let offered = input.offered(p);
         pickup.push(ms(offered.saturating_duration_since(p.at)));
         let e2e = ms(first.saturating_duration_since(offered));
         latency.push(e2e);
@@ -292,12 +299,7 @@ fn per_second(input: &Input<'_>, answers: &[Vec<Instant>]) -> Vec<Second> {
         *count.entry(sec(p.at)).or_default() += 1;
         if let Some(first) = answers[i].first() {
             *answered.entry(sec(*first)).or_default() += 1;
-            let offered = input
-                .offers
-                .get(&(p.chat, p.msg))
-                .copied()
-                .unwrap_or(p.at)
-                .max(p.at);
+            let offered = input.offered(p);
             posted
                 .entry(sec(p.at))
                 .or_default()
@@ -338,35 +340,46 @@ mod tests {
         }
     }
 
+    fn post(chat: i64, msg: i64, kind: &'static str, at: Instant) -> Posted {
+        Posted {
+            chat,
+            msg,
+            kind,
+            at,
+        }
+    }
+
+    /// Analyses a run that started at `start`, with no offer records (every message offered
+    /// when posted) and no 429s.
+    fn outcome(
+        start: Instant,
+        posted: &[Posted],
+        replies: &[Reply],
+        events: &[Event],
+        provider_latency: Duration,
+        reconnects: Vec<Option<Instant>>,
+    ) -> Outcome {
+        analyse(&Input {
+            start,
+            posted,
+            replies,
+            offers: &HashMap::new(),
+            events,
+            provider_latency,
+            flood_refusals: 0,
+            reconnects,
+        })
+    }
+
     #[test]
     fn counts_lost_repeated_and_reordered_replies() {
         let t0 = Instant::now();
         let s = |ms: u64| t0 + Duration::from_millis(ms);
         let posted = [
-            Posted {
-                chat: 1,
-                msg: 1,
-                kind: "translate",
-                at: s(0),
-            },
-            Posted {
-                chat: 1,
-                msg: 2,
-                kind: "translate",
-                at: s(1),
-            },
-            Posted {
-                chat: 1,
-                msg: 3,
-                kind: "help",
-                at: s(2),
-            },
-            Posted {
-                chat: 2,
-                msg: 1,
-                kind: "translate",
-                at: s(3),
-            },
+            post(1, 1, "translate", s(0)),
+            post(1, 2, "translate", s(1)),
+            post(1, 3, "help", s(2)),
+            post(2, 1, "translate", s(3)),
         ];
         let replies = [
             reply(1, Some(2), s(10)), // message 2 answered before message 1: out of order
@@ -376,17 +389,14 @@ mod tests {
             reply(2, Some(1), s(40)), // repeated, no kill to explain it
             reply(3, Some(9), s(50)), // quotes nothing posted
         ];
-        let offers = HashMap::new();
-        let o = analyse(&Input {
-            start: t0,
-            posted: &posted,
-            replies: &replies,
-            offers: &offers,
-            events: &[],
-            provider_latency: Duration::from_millis(5),
-            flood_refusals: 0,
-            reconnects: Vec::new(),
-        });
+        let o = outcome(
+            t0,
+            &posted,
+            &replies,
+            &[],
+            Duration::from_millis(5),
+            Vec::new(),
+        );
         assert_eq!((o.posted, o.answered, o.lost), (4, 3, 1));
         assert_eq!(o.lost_examples, vec![(1, 3, "help".to_owned())]);
         assert_eq!((o.duplicated, o.duplicated_in_flight), (1, 0));
@@ -403,20 +413,7 @@ mod tests {
     fn a_repeat_across_a_kill_is_in_flight_only_if_it_was_sent_just_before() {
         let t0 = Instant::now();
         let s = |ms: u64| t0 + Duration::from_millis(ms);
-        let posted = [
-            Posted {
-                chat: 1,
-                msg: 1,
-                kind: "translate",
-                at: s(0),
-            },
-            Posted {
-                chat: 2,
-                msg: 1,
-                kind: "translate",
-                at: s(0),
-            },
-        ];
+        let posted = [post(1, 1, "translate", s(0)), post(2, 1, "translate", s(0))];
         let replies = [
             reply(1, Some(1), s(4_900)), // just before the kill at 5 s
             reply(1, Some(1), s(5_300)), // again after the restart at 5.1 s: in flight
@@ -430,16 +427,14 @@ mod tests {
             at: s(ms),
         };
         let events = [ev(5_000, "sigkill"), ev(5_100, "restart")];
-        let o = analyse(&Input {
-            start: t0,
-            posted: &posted,
-            replies: &replies,
-            offers: &HashMap::new(),
-            events: &events,
-            provider_latency: Duration::ZERO,
-            flood_refusals: 0,
-            reconnects: vec![Some(s(5_150))],
-        });
+        let o = outcome(
+            t0,
+            &posted,
+            &replies,
+            &events,
+            Duration::ZERO,
+            vec![Some(s(5_150))],
+        );
         assert_eq!((o.duplicated, o.duplicated_in_flight), (2, 1));
         assert_eq!(o.recoveries.len(), 1);
         assert_eq!(o.recoveries[0].reconnect_ms, Some(50.0));

@@ -113,7 +113,7 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     provider.set_behavior(calm);
     drain(&s, &fake, &posted).await;
     tokio::time::sleep(SETTLE).await;
-    let clean_exit = target.stop(Duration::from_secs(20)).await?;
+    let ending = target.stop(Duration::from_secs(20)).await?;
     let samples = probe.await.unwrap_or_default();
 
     let warm_chat = warm_up_chat(&s).platform_id(s.platform);
@@ -123,10 +123,16 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
         .filter(|r| r.chat != warm_chat)
         .collect();
     let events = log.events();
+    // For each restart, the bot's first poll or connect after it.
+    let connects = fake.connects();
     let reconnects = events
         .iter()
         .filter(|e| e.kind == "restart")
-        .map(|e| fake.connects_after(e.at))
+        .map(|e| {
+            connects
+                .get(connects.partition_point(|c| *c < e.at))
+                .copied()
+        })
         .collect();
     let outcome = analysis::analyse(&Input {
         start,
@@ -138,7 +144,7 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
         flood_refusals: fake.flood_refusals(),
         reconnects,
     });
-    let failures = report::verdict(&s, &outcome, clean_exit);
+    let failures = report::verdict(&s, &outcome, ending);
     Ok(Report {
         target_version: target_version(&s),
         resources: Resources::of(&samples, load_secs),
@@ -147,7 +153,7 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
         events,
         chaos: chaos_stats,
         samples,
-        clean_exit,
+        ending,
         failures,
     })
 }
@@ -263,33 +269,31 @@ async fn drain(s: &Scenario, fake: &Fake, posted: &[Posted]) {
     let mut need = posted.len();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if !wait_for_replies(fake, need, left).await {
-            break;
-        }
+        let arrived = wait_for_replies(fake, need, left).await;
         let replies = fake.replies();
-        let answered: HashSet<(i64, i64)> = replies
-            .iter()
-            .filter_map(|r| r.reply_to.map(|to| (r.chat, to)))
-            .collect();
-        let missing = wanted.difference(&answered).count();
+        let missing = unanswered(&wanted, &replies);
         if missing == 0 {
+            return;
+        }
+        if !arrived {
+            eprintln!(
+                "  drain: {missing} messages still unanswered after {:?}",
+                s.drain
+            );
             return;
         }
         // From the same snapshot: replies counted after it may be the missing ones.
         need = replies.len() + missing;
     }
-    let answered: HashSet<(i64, i64)> = fake
-        .replies()
+}
+
+/// How many of `wanted` (chat, message) have no reply among `replies`.
+fn unanswered(wanted: &HashSet<(i64, i64)>, replies: &[platform::Reply]) -> usize {
+    let answered: HashSet<(i64, i64)> = replies
         .iter()
         .filter_map(|r| r.reply_to.map(|to| (r.chat, to)))
         .collect();
-    let missing = wanted.difference(&answered).count();
-    if missing > 0 {
-        eprintln!(
-            "  drain: {missing} messages still unanswered after {:?}",
-            s.drain
-        );
-    }
+    wanted.difference(&answered).count()
 }
 
 fn target_version(s: &Scenario) -> String {

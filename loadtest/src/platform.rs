@@ -180,19 +180,19 @@ impl Fake {
         }
     }
 
-    /// Times the bot (re)connected: Telegram `getMe` calls, Discord gateway IDENTIFYs.
-    pub fn connects_after(&self, after: Instant) -> Option<Instant> {
-        match self {
+    /// Times the bot polled or (re)connected, in order: Telegram `getUpdates` calls, Discord
+    /// gateway IDENTIFYs and RESUMEs.
+    pub fn connects(&self) -> Vec<Instant> {
+        let mut at: Vec<Instant> = match self {
             Fake::Telegram(t) => t
                 .calls()
                 .iter()
-                .filter(|c| c.method == "getupdates" && c.at >= after)
+                .filter(|c| c.method == "getupdates")
                 .map(|c| c.at)
-                .min(),
+                .collect(),
             Fake::Discord(d) => d
                 .gateway_events()
                 .iter()
-                .filter(|e| e.at >= after)
                 .filter(|e| {
                     matches!(
                         e.kind,
@@ -201,7 +201,9 @@ impl Fake {
                     )
                 })
                 .map(|e| e.at)
-                .min(),
-        }
+                .collect(),
+        };
+        at.sort();
+        at
     }
 }

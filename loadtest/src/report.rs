@@ -10,6 +10,7 @@ use crate::analysis::Outcome;
 use crate::chaos::{ChaosStats, Event};
 use crate::probe::Sample;
 use crate::scenario::{LimitsKind, Scenario};
+use crate::target::Ending;
 
 /// The plots' only font: DejaVu Sans cut down to ASCII (see assets/LICENSE-DejaVu.txt).
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
@@ -33,8 +34,8 @@ pub struct Report {
     pub chaos: ChaosStats,
     pub resources: Resources,
     pub samples: Vec<Sample>,
-    /// The process exited cleanly on SIGTERM at the end.
-    pub clean_exit: bool,
+    /// How the process ended.
+    pub ending: Ending,
     /// Checks that failed; empty when the run passed.
     pub failures: Vec<String>,
 }
@@ -61,7 +62,7 @@ impl Resources {
 /// The checks every run must pass: nothing lost, nothing repeated (but for replies in flight
 /// at a SIGKILL, which Telegram's API cannot tell apart), order kept, and with real limits no
 /// 429. Returns what failed.
-pub fn verdict(s: &Scenario, o: &Outcome, clean_exit: bool) -> Vec<String> {
+pub fn verdict(s: &Scenario, o: &Outcome, ending: Ending) -> Vec<String> {
     let mut failed = Vec::new();
     if o.lost > 0 {
         failed.push(format!(
@@ -93,9 +94,7 @@ pub fn verdict(s: &Scenario, o: &Outcome, clean_exit: bool) -> Vec<String> {
             o.stray_replies
         ));
     }
-    if !clean_exit {
-        failed.push("the bot did not exit cleanly on SIGTERM".to_owned());
-    }
+    failed.extend(ending.problem());
     failed
 }
 

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, watch};
 
@@ -199,14 +199,19 @@ impl Target {
         Ok(at)
     }
 
-    /// SIGTERM, then waits up to `grace` for a clean exit; SIGKILL after that. `Ok(true)`
-    /// when the process exited by itself with status 0.
-    pub async fn stop(&self, grace: Duration) -> Result<bool, TargetError> {
+    /// SIGTERM, then waits up to `grace` for a clean exit; SIGKILL after that. Says how the
+    /// process ended, including when it had already exited by itself.
+    pub async fn stop(&self, grace: Duration) -> Result<Ending, TargetError> {
         let mut guard = self.child.lock().await;
         let Some(mut child) = guard.take() else {
-            return Ok(false);
+            return Ok(Ending::NotRunning);
         };
         self.pid.send_replace(None);
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(Ending::ExitedEarly {
+                status: status.code(),
+            });
+        }
         if let Some(pid) = child.id() {
             let _ = Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -214,12 +219,50 @@ impl Target {
                 .await;
         }
         match tokio::time::timeout(grace, child.wait()).await {
-            Ok(Ok(status)) => Ok(status.success()),
+            Ok(Ok(status)) if status.success() => Ok(Ending::Clean),
+            Ok(Ok(status)) => Ok(Ending::Failed {
+                status: status.code(),
+            }),
             _ => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
-                Ok(false)
+                Ok(Ending::Hung)
             }
+        }
+    }
+}
+
+/// How the bot process ended at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "how", rename_all = "snake_case")]
+pub enum Ending {
+    /// Exited with status 0 on SIGTERM.
+    Clean,
+    /// Exited on SIGTERM with a failure status (`None`: killed by a signal).
+    Failed { status: Option<i32> },
+    /// Still running `grace` after SIGTERM; killed.
+    Hung,
+    /// Had already exited by itself before the run ended.
+    ExitedEarly { status: Option<i32> },
+    /// Was not running at the end: a restart after a SIGKILL failed.
+    NotRunning,
+}
+
+impl Ending {
+    /// What went wrong, or `None` for a clean exit.
+    pub fn problem(&self) -> Option<String> {
+        let status = |s: &Option<i32>| s.map_or("a signal".to_owned(), |c| format!("status {c}"));
+        match self {
+            Ending::Clean => None,
+            Ending::Failed { status: s } => {
+                Some(format!("the bot exited with {} on SIGTERM", status(s)))
+            }
+            Ending::Hung => Some("the bot did not exit within its grace after SIGTERM".to_owned()),
+            Ending::ExitedEarly { status: s } => Some(format!(
+                "the bot exited by itself during the run ({}); see its log",
+                status(s)
+            )),
+            Ending::NotRunning => Some("the bot was not running at the end of the run".to_owned()),
         }
     }
 }
