@@ -176,6 +176,9 @@ impl Store {
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // The hot paths (inbox, cursors, admissions) use cached statements: parsing SQL on
+        // every update cost more than running it.
+        conn.set_prepared_statement_cache_capacity(32);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(users::SCHEMA)?;
         Ok(Arc::new(Self {
@@ -229,22 +232,20 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
-            let mut insert = tx.prepare(
+            let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO platform_inbox (platform, id, raw) VALUES (?1, ?2, ?3)",
             )?;
             for (id, raw) in updates {
                 insert.execute(params![platform, id, raw])?;
             }
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO platform_cursor (platform, position) VALUES (?1, ?2)
              ON CONFLICT(platform) DO UPDATE SET position = max(position, excluded.position)",
-            params![platform, cursor],
-        )?;
-        tx.execute(
-            "DELETE FROM platform_handled WHERE platform = ?1 AND id < ?2",
-            params![platform, cursor],
-        )?;
+        )?
+        .execute(params![platform, cursor])?;
+        tx.prepare_cached("DELETE FROM platform_handled WHERE platform = ?1 AND id < ?2")?
+            .execute(params![platform, cursor])?;
         tx.commit()?;
         Ok(())
     }
@@ -262,10 +263,9 @@ impl Store {
 
     /// Removes an answered update from `platform`'s inbox.
     pub fn answered(&self, platform: &str, id: i64) -> Result<(), StoreError> {
-        self.lock().execute(
-            "DELETE FROM platform_inbox WHERE platform = ?1 AND id = ?2",
-            params![platform, id],
-        )?;
+        self.lock()
+            .prepare_cached("DELETE FROM platform_inbox WHERE platform = ?1 AND id = ?2")?
+            .execute(params![platform, id])?;
         Ok(())
     }
 }
@@ -282,8 +282,9 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
-            let mut insert = tx
-                .prepare("INSERT OR IGNORE INTO platform_handled (platform, id) VALUES (?1, ?2)")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO platform_handled (platform, id) VALUES (?1, ?2)",
+            )?;
             for id in ids {
                 insert.execute(params![platform, id])?;
             }
@@ -306,7 +307,7 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
-            let mut upsert = tx.prepare(
+            let mut upsert = tx.prepare_cached(
                 "INSERT INTO channel_cursor (platform, channel, last_id, updated_at)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(platform, channel) DO UPDATE SET

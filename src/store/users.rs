@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS translations (
     text TEXT,
     PRIMARY KEY (platform, user, message)
 );
-CREATE INDEX IF NOT EXISTS translations_by_day ON translations (platform, user, day);
+DROP INDEX IF EXISTS translations_by_day;
+CREATE INDEX IF NOT EXISTS translations_by_user_day ON translations (platform, user, day, message);
 CREATE INDEX IF NOT EXISTS translations_by_age ON translations (at);
 ";
 
@@ -59,8 +60,9 @@ pub struct Entry<'a> {
 /// Whether a request may go ahead under the daily quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Recorded; `used` requests today including this one.
-    Admitted { used: u32 },
+    /// Recorded. Under a quota, `used` says how many requests today count against it,
+    /// this one included; without one nothing is counted.
+    Admitted { used: Option<u32> },
     /// The user's quota for today is spent; it renews in `resets_in` (UTC midnight).
     QuotaReached { limit: u32, resets_in: Duration },
 }
@@ -99,13 +101,10 @@ fn to_i64(n: u64) -> i64 {
 impl Store {
     /// The user's default target languages (empty when none are set).
     pub fn defaults(&self, user: &UserKey) -> Result<Vec<&'static Lang>, StoreError> {
-        let stored: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT defaults FROM user_settings WHERE platform = ?1 AND user = ?2",
-                params![user.platform.as_str(), &*user.user],
-                |r| r.get(0),
-            )
+        let conn = self.lock();
+        let stored: Option<String> = conn
+            .prepare_cached("SELECT defaults FROM user_settings WHERE platform = ?1 AND user = ?2")?
+            .query_row(params![user.platform.as_str(), &*user.user], |r| r.get(0))
             .optional()?;
         Ok(stored.as_deref().map(langs).unwrap_or_default())
     }
@@ -157,36 +156,42 @@ impl Store {
         let message = message.to_string();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let used: u32 = tx.query_row(
-            "SELECT COUNT(*) FROM translations
-             WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
-            params![platform, id, to_i64(day), &message],
-            |r| r.get(0),
-        )?;
-        if let Some(limit) = limit
-            && used >= limit
-        {
-            let next_midnight = (day + 1) * SECONDS_PER_DAY;
-            return Ok(Admission::QuotaReached {
-                limit,
-                resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
-            });
-        }
-        tx.execute(
+        // Only under a quota is anything counted. The index covers the query, and the count
+        // stops growing at the limit, so this stays cheap for the heaviest user.
+        let used = match limit {
+            None => None,
+            Some(limit) => {
+                let used: u32 = tx
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM translations
+                         WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
+                    )?
+                    .query_row(params![platform, id, to_i64(day), &message], |r| r.get(0))?;
+                if used >= limit {
+                    let next_midnight = (day + 1) * SECONDS_PER_DAY;
+                    return Ok(Admission::QuotaReached {
+                        limit,
+                        resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
+                    });
+                }
+                Some(used + 1)
+            }
+        };
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO translations
              (platform, user, message, at, day, source, targets, text)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                platform,
-                id,
-                &message,
-                to_i64(at),
-                to_i64(day),
-                entry.source.map(|l| l.code),
-                codes(entry.targets),
-                entry.text
-            ],
-        )?;
+        )?
+        .execute(params![
+            platform,
+            id,
+            &message,
+            to_i64(at),
+            to_i64(day),
+            entry.source.map(|l| l.code),
+            codes(entry.targets),
+            entry.text
+        ])?;
         // Retention: at most once an hour, delete what is older than the period.
         let last = self.pruning.last.load(Ordering::Relaxed);
         if at.saturating_sub(last) >= PRUNE_EVERY.as_secs() {
@@ -204,7 +209,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(Admission::Admitted { used: used + 1 })
+        Ok(Admission::Admitted { used })
     }
 
     /// The user's last `n` translations that kept their text, newest first.
@@ -353,10 +358,10 @@ mod tests {
                 .admit(&u, &msg(m), entry(&es, None), Some(2), t, KEEP)
                 .expect("admit")
         };
-        assert_eq!(admit("a", at(0, 10)), Admission::Admitted { used: 1 });
+        assert_eq!(admit("a", at(0, 10)), Admission::Admitted { used: Some(1) });
         // The same message again (a crashed conversation redoing it) is not a second request.
-        assert_eq!(admit("a", at(0, 11)), Admission::Admitted { used: 1 });
-        assert_eq!(admit("b", at(0, 12)), Admission::Admitted { used: 2 });
+        assert_eq!(admit("a", at(0, 11)), Admission::Admitted { used: Some(1) });
+        assert_eq!(admit("b", at(0, 12)), Admission::Admitted { used: Some(2) });
         assert_eq!(
             admit("c", at(0, 3600)),
             Admission::QuotaReached {
@@ -365,7 +370,7 @@ mod tests {
             }
         );
         // A new UTC day, a new quota; other users are not affected.
-        assert_eq!(admit("c", at(1, 0)), Admission::Admitted { used: 1 });
+        assert_eq!(admit("c", at(1, 0)), Admission::Admitted { used: Some(1) });
         assert_eq!(
             store
                 .admit(
@@ -377,7 +382,7 @@ mod tests {
                     KEEP
                 )
                 .expect("admit"),
-            Admission::Admitted { used: 1 }
+            Admission::Admitted { used: Some(1) }
         );
         // No limit (an admin).
         for i in 0..5 {
@@ -392,8 +397,29 @@ mod tests {
                     KEEP,
                 )
                 .expect("admit");
-            assert!(matches!(r, Admission::Admitted { .. }));
+            assert_eq!(r, Admission::Admitted { used: None });
         }
+    }
+
+    #[test]
+    fn the_quota_is_counted_from_the_index_alone() {
+        let store = Store::in_memory().expect("store");
+        let conn = store.lock();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM translations
+                 WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
+            )
+            .expect("prepare")
+            .query_map(params!["telegram", "1", 1, "m"], |r| r.get(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("COVERING INDEX translations_by_user_day")),
+            "{plan:?}"
+        );
     }
 
     #[test]
