@@ -25,7 +25,8 @@ use crate::domain::{ChatKey, Inbound, MessageKey, Outbound, PlatformId};
 use crate::platforms::Platform;
 use crate::telemetry::metrics::{Metrics, ReplyOutcome};
 
-/// How many handled message keys are remembered to recognise redeliveries.
+/// How many handled message keys are remembered to recognise redeliveries (at most; at least
+/// half as many, the newest).
 pub const DEFAULT_DEDUP_CAPACITY: usize = 100_000;
 
 /// Result of offering a message to the ledger.
@@ -80,9 +81,7 @@ struct Inner {
     entries: HashMap<MessageKey, Entry>,
     /// Pending (unresolved) messages per chat, oldest first.
     queues: HashMap<ChatKey, VecDeque<MessageKey>>,
-    done: HashSet<MessageKey>,
-    done_order: VecDeque<MessageKey>,
-    dedup_capacity: usize,
+    done: Recent,
     outboxes: HashMap<PlatformId, mpsc::UnboundedSender<Delivery>>,
     /// Told when one of their messages is finished ([`Platform::ack`]).
     platforms: HashMap<PlatformId, Arc<dyn Platform>>,
@@ -103,9 +102,7 @@ impl Ledger {
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
                 queues: HashMap::new(),
-                done: HashSet::new(),
-                done_order: VecDeque::new(),
-                dedup_capacity: dedup_capacity.max(1),
+                done: Recent::new(dedup_capacity),
                 outboxes: HashMap::new(),
                 platforms: HashMap::new(),
                 in_flight: HashMap::new(),
@@ -226,7 +223,7 @@ impl Ledger {
     /// for the same message returns `false` and does nothing.
     pub fn resolve(&self, key: &MessageKey, resolution: Resolution) -> bool {
         let platform = key.chat.platform;
-        let (took, outcome, finished) = {
+        let (took, outcome, finished, _retired) = {
             let mut inner = self.lock();
             let Some(entry) = inner.entries.get_mut(key) else {
                 return false;
@@ -246,8 +243,8 @@ impl Ledger {
             }
             match resolution {
                 Resolution::Ignore => {
-                    inner.finish(key);
-                    (took, ReplyOutcome::Ignored, true)
+                    let retired = inner.finish(key);
+                    (took, ReplyOutcome::Ignored, true, retired)
                 }
                 Resolution::Reply { text, outcome } => {
                     let delivery = Delivery {
@@ -264,15 +261,16 @@ impl Ledger {
                         .outboxes
                         .get(&platform)
                         .is_some_and(|tx| tx.send(delivery).is_ok());
+                    let mut retired = None;
                     if queued {
                         if let Some(entry) = inner.entries.get_mut(key) {
                             entry.state = State::Delivering;
                         }
                     } else {
                         tracing::error!(key = %key, "no outbox for this platform; reply dropped");
-                        inner.finish(key);
+                        retired = inner.finish(key);
                     }
-                    (took, outcome, !queued)
+                    (took, outcome, !queued, retired)
                 }
             }
         };
@@ -286,16 +284,15 @@ impl Ledger {
 
     /// The outbox is done with the reply to `key` (sent, or given up on).
     pub fn delivered(&self, key: &MessageKey) {
-        let finished = {
+        // A retired generation of remembered keys is freed after the lock is released.
+        let (finished, _retired) = {
             let mut inner = self.lock();
             let delivering = inner
                 .entries
                 .get(key)
                 .is_some_and(|e| matches!(e.state, State::Delivering));
-            if delivering {
-                inner.finish(key);
-            }
-            delivering
+            let retired = if delivering { inner.finish(key) } else { None };
+            (delivering, retired)
         };
         if finished {
             self.ack(key);
@@ -333,22 +330,59 @@ impl Ledger {
 }
 
 impl Inner {
-    /// Moves `key` from the entries to the remembered set.
-    fn finish(&mut self, key: &MessageKey) {
-        if self.entries.remove(key).is_none() {
-            return;
-        }
+    /// Moves `key` from the entries to the remembered set. Returns a generation of remembered
+    /// keys that was retired, for the caller to free once it released the lock.
+    fn finish(&mut self, key: &MessageKey) -> Option<HashSet<MessageKey>> {
+        self.entries.remove(key)?;
         if let Some(n) = self.in_flight.get_mut(&key.chat.platform) {
             *n = n.saturating_sub(1);
         }
-        if self.done.insert(key.clone()) {
-            self.done_order.push_back(key.clone());
+        self.done.insert(key.clone())
+    }
+}
+
+/// Handled message keys, remembered to recognise redeliveries: the last `capacity / 2` to
+/// `capacity` of them, in two generations. Each generation is allocated once at its full size
+/// and never deleted from, so no insert ever rehashes (a growing or churning hash set rehashes
+/// every key at once, under the lock every message waits for: a 50 ms stall at 57,000 keys).
+struct Recent {
+    current: HashSet<MessageKey>,
+    previous: HashSet<MessageKey>,
+    generation: usize,
+}
+
+impl Recent {
+    fn new(capacity: usize) -> Self {
+        let generation = (capacity / 2).max(1);
+        Recent {
+            current: HashSet::with_capacity(generation),
+            previous: HashSet::new(),
+            generation,
         }
-        while self.done_order.len() > self.dedup_capacity {
-            if let Some(old) = self.done_order.pop_front() {
-                self.done.remove(&old);
-            }
+    }
+
+    fn contains(&self, key: &MessageKey) -> bool {
+        self.current.contains(key) || self.previous.contains(key)
+    }
+
+    /// Remembers `key`; returns the generation that had to make room, if one did.
+    fn insert(&mut self, key: MessageKey) -> Option<HashSet<MessageKey>> {
+        if self.contains(&key) {
+            return None;
         }
+        let mut retired = None;
+        if self.current.len() >= self.generation {
+            let fresh = HashSet::with_capacity(self.generation);
+            let full = std::mem::replace(&mut self.current, fresh);
+            retired = Some(std::mem::replace(&mut self.previous, full));
+        }
+        self.current.insert(key);
+        retired
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
     }
 }
 
@@ -434,6 +468,30 @@ mod tests {
             ledger.resolve(&key, Resolution::Ignore);
         }
         assert_eq!(ledger.accept(inbound("a", "3")), Accept::Duplicate);
+        assert_eq!(ledger.accept(inbound("a", "1")), Accept::Accepted);
+    }
+
+    #[test]
+    fn remembered_keys_never_rehash_and_stay_within_capacity() {
+        let ledger = Ledger::new(Metrics::new(), 1000);
+        let capacity = |l: &Ledger| l.lock().done.current.capacity();
+        let allocated = capacity(&ledger);
+        for i in 0..3000 {
+            let m = inbound("a", &i.to_string());
+            let key = m.key.clone();
+            ledger.accept(m);
+            ledger.resolve(&key, Resolution::Ignore);
+            // Never grown, never shrunk by tombstones: no insert rehashes.
+            assert_eq!(capacity(&ledger), allocated, "after {i}");
+            let remembered = ledger.lock().done.len();
+            assert!(
+                (500..=1000).contains(&remembered) || i < 500,
+                "{remembered}"
+            );
+        }
+        // The newest are remembered; the oldest forgotten.
+        assert_eq!(ledger.accept(inbound("a", "2999")), Accept::Duplicate);
+        assert_eq!(ledger.accept(inbound("a", "2500")), Accept::Duplicate);
         assert_eq!(ledger.accept(inbound("a", "1")), Accept::Accepted);
     }
 
