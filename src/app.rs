@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorRef};
+use ractor::{Actor, ActorRef, ActorStatus};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -616,20 +616,30 @@ impl App {
     ) -> Result<ShutdownReport, AppError> {
         let inputs_done = self.inputs_done();
         let reason = tokio::select! {
+            biased;
+            _ = &mut self.root_task => return Err(self.root_failed().await),
             _ = shutdown => "signal",
             _ = inputs_done => "all input handled",
-            _ = &mut self.root_task => {
-                tracing::error!("the root supervisor failed; stopping");
-                self.ledger.close_outboxes();
-                let deadline = Instant::now() + self.config.runtime.shutdown_grace;
-                for h in self.outboxes.drain(..) {
-                    let _ = tokio::time::timeout_at(deadline, h).await;
-                }
-                return Err(AppError::RootFailed);
-            }
         };
+        // A dying tree ends its platforms' input too, sometimes before the root's task is
+        // done: that is the root failing, not the input running out.
+        if self.root.get_status() != ActorStatus::Running {
+            return Err(self.root_failed().await);
+        }
         tracing::info!(reason, "shutting down");
         Ok(self.shutdown().await)
+    }
+
+    /// The root supervisor gave up: the tree is gone. Delivers what was already answered
+    /// (within the shutdown grace) and reports the failure.
+    async fn root_failed(&mut self) -> AppError {
+        tracing::error!("the root supervisor failed; stopping");
+        self.ledger.close_outboxes();
+        let deadline = Instant::now() + self.config.runtime.shutdown_grace;
+        for h in self.outboxes.drain(..) {
+            let _ = tokio::time::timeout_at(deadline, h).await;
+        }
+        AppError::RootFailed
     }
 
     /// Graceful shutdown; see the module docs.

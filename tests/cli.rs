@@ -583,7 +583,10 @@ async fn a_root_that_gives_up_ends_the_process_with_a_failure_status() {
     })
     .await
     .expect("the process exits by itself once its root gave up");
-    assert!(!status.success(), "a failure status, got {status}");
+    assert!(
+        !status.success(),
+        "a failure status, got {status}: {rest:#?}"
+    );
     assert!(
         rest.iter()
             .any(|l| l.contains("the root supervisor gave up")),
