@@ -122,8 +122,10 @@ impl Target {
         if !program.exists() {
             return Err(TargetError::Missing(program, "tolmach"));
         }
-        // The bot runs in the work directory: a relative path must not change meaning.
-        let program = std::fs::canonicalize(&program).unwrap_or(program);
+        // The bot runs in the work directory: a relative path must not change meaning. Made
+        // absolute without resolving symlinks: a venv's `bin/python` is a symlink, and the
+        // interpreter it points to would not see the venv's packages.
+        let program = std::path::absolute(&program).unwrap_or(program);
         Ok(Target {
             kind: s.target,
             launch: Launch {
