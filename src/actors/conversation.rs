@@ -150,7 +150,10 @@ impl Actor for Conversation {
                         outcome: ReplyOutcome::Error,
                     }
                 } else {
-                    answer(&state.deps, &work).instrument(span).await
+                    // Boxed: the actor's task is allocated at the size of its largest state,
+                    // and answering (commands, store, coordinator calls) is most of it. An idle
+                    // conversation, which is most of them, then holds a pointer instead.
+                    Box::pin(answer(&state.deps, &work)).instrument(span).await
                 };
                 state.deps.ledger.resolve(&work.inbound.key, resolution);
                 // One message per handler call, so a stop request is seen between messages.
