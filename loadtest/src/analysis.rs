@@ -167,18 +167,8 @@ pub fn analyse(input: &Input<'_>) -> Outcome {
         }
     }
 
-    let kills: Vec<Instant> = input
-        .events
-        .iter()
-        .filter(|e| e.kind == "sigkill")
-        .map(|e| e.at)
-        .collect();
-    let restarts: Vec<Instant> = input
-        .events
-        .iter()
-        .filter(|e| e.kind == "restart")
-        .map(|e| e.at)
-        .collect();
+    let kills = Event::times(input.events, "sigkill");
+    let restarts = Event::times(input.events, "restart");
     let in_flight = |first: Instant, second: Instant| {
         kills.iter().zip(&restarts).any(|(k, r)| {
             first < *r

@@ -28,6 +28,17 @@ pub struct Event {
     pub at: Instant,
 }
 
+impl Event {
+    /// When the events of `kind` happened, in log order.
+    pub fn times(events: &[Event], kind: &str) -> Vec<Instant> {
+        events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.at)
+            .collect()
+    }
+}
+
 /// The event log, shared by the fault tasks.
 #[derive(Clone)]
 pub struct Log {

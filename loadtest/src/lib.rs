@@ -125,14 +125,9 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     let events = log.events();
     // For each restart, the bot's first poll or connect after it.
     let connects = fake.connects();
-    let reconnects = events
-        .iter()
-        .filter(|e| e.kind == "restart")
-        .map(|e| {
-            connects
-                .get(connects.partition_point(|c| *c < e.at))
-                .copied()
-        })
+    let reconnects = chaos::Event::times(&events, "restart")
+        .into_iter()
+        .map(|at| connects.get(connects.partition_point(|c| *c < at)).copied())
         .collect();
     let outcome = analysis::analyse(&Input {
         start,
