@@ -92,6 +92,8 @@ pub struct App {
     config: Config,
     metrics: Metrics,
     ledger: Arc<Ledger>,
+    /// Flushed at the end of a shutdown: see [`Store::flush`].
+    store: Arc<Store>,
     root: ActorRef<SupervisorMsg>,
     /// The root supervisor, as [`snapshot`] reads it.
     root_slot: Arc<Slot<SupervisorMsg>>,
@@ -261,7 +263,7 @@ impl App {
 
         let deps = Arc::new(ConversationDeps {
             ledger: ledger.clone(),
-            store,
+            store: store.clone(),
             users: config.users.clone(),
             rate_limiter: rate_slot.clone(),
             coordinator: coordinator_slot.clone(),
@@ -509,6 +511,7 @@ impl App {
             "tolmach started"
         );
         Ok(App {
+            store,
             config,
             metrics,
             ledger,
@@ -688,6 +691,8 @@ impl App {
         for p in &self.platforms {
             p.platform.finish(outbox_deadline).await;
         }
+        // What the platforms queued last (answered updates leaving the inbox) is committed.
+        self.store.flush().await;
         if !report.killed.is_empty() {
             tracing::warn!(killed = ?report.killed, "shutdown: actors killed after their timeout");
         }

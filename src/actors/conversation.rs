@@ -508,18 +508,22 @@ async fn translate(
         targets: &request.targets,
         text: history.then_some(request.text.as_str()),
     };
-    match deps.store.admit(
-        &inbound.user,
-        &inbound.key,
-        entry,
-        if exempt {
-            None
-        } else {
-            deps.users.daily_quota.map(NonZeroU32::get)
-        },
-        SystemTime::now(),
-        deps.users.retention,
-    ) {
+    match deps
+        .store
+        .admit(
+            &inbound.user,
+            &inbound.key,
+            entry,
+            if exempt {
+                None
+            } else {
+                deps.users.daily_quota.map(NonZeroU32::get)
+            },
+            SystemTime::now(),
+            deps.users.retention,
+        )
+        .await
+    {
         Ok(Admission::Admitted { .. }) => {}
         Ok(Admission::QuotaReached { limit, resets_in }) => {
             return Resolution::Reply {

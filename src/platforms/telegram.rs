@@ -289,9 +289,7 @@ impl TelegramPlatform {
                         update = id,
                         "telegram: an unanswered update in the inbox no longer reads as one; dropped"
                     );
-                    if let Err(e) = self.store.answered(STORE_KEY, id) {
-                        tracing::error!(error = %e, "telegram: cannot drop it from the inbox");
-                    }
+                    self.store.answered(STORE_KEY, id);
                 }
             }
         }
@@ -521,8 +519,9 @@ impl Platform for TelegramPlatform {
             return;
         };
         let removed = self.lock().in_flight.remove(&id);
-        if removed && let Err(e) = self.store.answered(STORE_KEY, id) {
-            tracing::error!(error = %e, "telegram: cannot clear an answered update from the inbox; a restart would answer it again");
+        if removed {
+            // Queued: a failure is logged by the store (a restart would answer it again).
+            self.store.answered(STORE_KEY, id);
         }
         self.progress.notify_waiters();
     }

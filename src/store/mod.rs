@@ -7,14 +7,16 @@
 //! handled in each channel and the handled message ids of the recent past.
 //! It also holds what the bot keeps about its users (settings, the translations behind quotas,
 //! favorites and history): see [`users`](self::users).
-//! Writes are single small transactions in WAL mode with `synchronous = NORMAL`: durable across
+//! Writes are small transactions in WAL mode with `synchronous = NORMAL`: durable across
 //! a process crash (SIGKILL), which is the failure this store is for. Checkpoints (copying the
 //! WAL into the database, with an fsync) run on a thread of their own with its own connection,
 //! once a second, never blocking writers: left to SQLite, every thousandth page written would
 //! stall the writer that crossed it, and everyone queued on the store's lock behind it.
 //!
-//! Calls are synchronous and short (tens of microseconds); they are made from async code
-//! directly and never while an `.await` is pending inside them.
+//! The writes every message makes (admitting a translation, clearing an answered update) are
+//! queued to a writer thread that commits them in batches: see [`writer`]. Other calls are
+//! synchronous and short (tens of microseconds); they are made from async code directly and
+//! never while an `.await` is pending inside them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -37,15 +39,23 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The transaction a queued write was batched into failed as a whole.
+    #[error("database: the batch this write was committed in failed: {0}")]
+    Batch(Arc<rusqlite::Error>),
+    #[error("database: the store is closed")]
+    Closed,
 }
 
 mod users;
+mod writer;
 
 pub use users::{Admission, Entry, HistoryEntry};
 
 /// See the module docs.
 pub struct Store {
-    conn: Mutex<Connection>,
+    /// Writes that every message makes, committed in batches; see [`writer`].
+    writer: writer::Writer,
+    conn: Arc<Mutex<Connection>>,
     pruning: users::Pruning,
     /// Held for its `Drop`, which stops the thread (`None` for an in-memory store).
     #[cfg_attr(not(test), expect(dead_code))]
@@ -181,8 +191,16 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(32);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(users::SCHEMA)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let writer = writer::Writer::start(Arc::clone(&conn)).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot start the writer thread: {e}")),
+            )
+        })?;
         Ok(Arc::new(Self {
-            conn: Mutex::new(conn),
+            writer,
+            conn,
             pruning: users::Pruning::default(),
             checkpointer,
         }))
@@ -261,12 +279,20 @@ impl Store {
         Ok(rows)
     }
 
-    /// Removes an answered update from `platform`'s inbox.
-    pub fn answered(&self, platform: &str, id: i64) -> Result<(), StoreError> {
-        self.lock()
-            .prepare_cached("DELETE FROM platform_inbox WHERE platform = ?1 AND id = ?2")?
-            .execute(params![platform, id])?;
-        Ok(())
+    /// Removes an answered update from `platform`'s inbox. The delete is queued and committed
+    /// with the next batch (see [`writer`]); a failure is logged. Until it is committed, a
+    /// crash leaves the update to be answered again, as a crash just before this call would.
+    pub fn answered(&self, platform: &'static str, id: i64) {
+        self.writer.detach("answered", move |conn| {
+            conn.prepare_cached("DELETE FROM platform_inbox WHERE platform = ?1 AND id = ?2")?
+                .execute(params![platform, id])?;
+            Ok(())
+        });
+    }
+
+    /// Waits until every write queued so far is committed (or has failed).
+    pub async fn flush(&self) {
+        let _ = self.writer.submit("flush", |_| Ok(())).await;
     }
 }
 
@@ -356,7 +382,7 @@ mod tests {
                     13,
                 )
                 .expect("write");
-            store.answered("telegram", 12).expect("write");
+            store.answered("telegram", 12);
             store.accept("telegram", &[], 14).expect("write");
         }
         let store = Store::open(&dir).expect("reopen");

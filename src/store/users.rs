@@ -140,8 +140,10 @@ impl Store {
     }
 
     /// Records a translation request for `message`, unless the user's quota for today is spent
-    /// (`limit`: `None` is no limit). The same message recorded twice counts once.
-    pub fn admit(
+    /// (`limit`: `None` is no limit). The same message recorded twice counts once. The write
+    /// is committed with whatever else is queued (see [`super::writer`]); the answer comes once
+    /// it is durable.
+    pub async fn admit(
         &self,
         user: &UserKey,
         message: &MessageKey,
@@ -152,64 +154,73 @@ impl Store {
     ) -> Result<Admission, StoreError> {
         let at = unix(now);
         let day = at / SECONDS_PER_DAY;
-        let (platform, id) = (user.platform.as_str(), &*user.user);
+        let platform = user.platform.as_str();
+        let id = user.user.to_string();
         let message = message.to_string();
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        // Only under a quota is anything counted. The index covers the query, and the count
-        // stops growing at the limit, so this stays cheap for the heaviest user.
-        let used = match limit {
-            None => None,
-            Some(limit) => {
-                let used: u32 = tx
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM translations
-                         WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
-                    )?
-                    .query_row(params![platform, id, to_i64(day), &message], |r| r.get(0))?;
-                if used >= limit {
-                    let next_midnight = (day + 1) * SECONDS_PER_DAY;
-                    return Ok(Admission::QuotaReached {
-                        limit,
-                        resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
-                    });
-                }
-                Some(used + 1)
-            }
-        };
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO translations
-             (platform, user, message, at, day, source, targets, text)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            platform,
-            id,
-            &message,
-            to_i64(at),
-            to_i64(day),
-            entry.source.map(|l| l.code),
-            codes(entry.targets),
-            entry.text
-        ])?;
+        let source = entry.source.map(|l| l.code);
+        let targets = codes(entry.targets);
+        let text = entry.text.map(str::to_owned);
         // Retention: at most once an hour, delete what is older than the period.
         let last = self.pruning.last.load(Ordering::Relaxed);
-        if at.saturating_sub(last) >= PRUNE_EVERY.as_secs() {
+        let prune_before = (at.saturating_sub(last) >= PRUNE_EVERY.as_secs()).then(|| {
             self.pruning.last.store(at, Ordering::Relaxed);
-            let cutoff = at.saturating_sub(retention.as_secs());
-            let pruned = tx.execute(
-                "DELETE FROM translations WHERE at < ?1",
-                params![to_i64(cutoff)],
-            )?;
-            if pruned > 0 {
-                tracing::debug!(
-                    rows = pruned,
-                    "pruned translations past the retention period"
-                );
-            }
-        }
-        tx.commit()?;
-        Ok(Admission::Admitted { used })
+            at.saturating_sub(retention.as_secs())
+        });
+        self.writer
+            .submit("admit", move |conn| {
+                // Only under a quota is anything counted. The index covers the query, and the
+                // count stops growing at the limit, so this stays cheap for the heaviest user.
+                let used = match limit {
+                    None => None,
+                    Some(limit) => {
+                        let used: u32 = conn
+                            .prepare_cached(
+                                "SELECT COUNT(*) FROM translations
+                                 WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
+                            )?
+                            .query_row(params![platform, id, to_i64(day), &message], |r| {
+                                r.get(0)
+                            })?;
+                        if used >= limit {
+                            let next_midnight = (day + 1) * SECONDS_PER_DAY;
+                            return Ok(Admission::QuotaReached {
+                                limit,
+                                resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
+                            });
+                        }
+                        Some(used + 1)
+                    }
+                };
+                conn.prepare_cached(
+                    "INSERT OR IGNORE INTO translations
+                     (platform, user, message, at, day, source, targets, text)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    platform,
+                    id,
+                    &message,
+                    to_i64(at),
+                    to_i64(day),
+                    source,
+                    targets,
+                    text
+                ])?;
+                if let Some(cutoff) = prune_before {
+                    let pruned = conn.execute(
+                        "DELETE FROM translations WHERE at < ?1",
+                        params![to_i64(cutoff)],
+                    )?;
+                    if pruned > 0 {
+                        tracing::debug!(
+                            rows = pruned,
+                            "pruned translations past the retention period"
+                        );
+                    }
+                }
+                Ok(Admission::Admitted { used })
+            })
+            .await
     }
 
     /// The user's last `n` translations that kept their text, newest first.
@@ -348,29 +359,42 @@ mod tests {
         assert!(store.defaults(&u).expect("read").is_empty());
     }
 
-    #[test]
-    fn the_quota_counts_messages_once_per_utc_day() {
+    #[tokio::test]
+    async fn the_quota_counts_messages_once_per_utc_day() {
         let store = Store::in_memory().expect("store");
         let u = user("1");
         let es = [lang("es")];
-        let admit = |m: &str, t: SystemTime| {
+        let admit = async |m: &str, t: SystemTime| {
             store
                 .admit(&u, &msg(m), entry(&es, None), Some(2), t, KEEP)
+                .await
                 .expect("admit")
         };
-        assert_eq!(admit("a", at(0, 10)), Admission::Admitted { used: Some(1) });
-        // The same message again (a crashed conversation redoing it) is not a second request.
-        assert_eq!(admit("a", at(0, 11)), Admission::Admitted { used: Some(1) });
-        assert_eq!(admit("b", at(0, 12)), Admission::Admitted { used: Some(2) });
         assert_eq!(
-            admit("c", at(0, 3600)),
+            admit("a", at(0, 10)).await,
+            Admission::Admitted { used: Some(1) }
+        );
+        // The same message again (a crashed conversation redoing it) is not a second request.
+        assert_eq!(
+            admit("a", at(0, 11)).await,
+            Admission::Admitted { used: Some(1) }
+        );
+        assert_eq!(
+            admit("b", at(0, 12)).await,
+            Admission::Admitted { used: Some(2) }
+        );
+        assert_eq!(
+            admit("c", at(0, 3600)).await,
             Admission::QuotaReached {
                 limit: 2,
                 resets_in: DAY - Duration::from_secs(3600)
             }
         );
         // A new UTC day, a new quota; other users are not affected.
-        assert_eq!(admit("c", at(1, 0)), Admission::Admitted { used: Some(1) });
+        assert_eq!(
+            admit("c", at(1, 0)).await,
+            Admission::Admitted { used: Some(1) }
+        );
         assert_eq!(
             store
                 .admit(
@@ -381,6 +405,7 @@ mod tests {
                     at(0, 20),
                     KEEP
                 )
+                .await
                 .expect("admit"),
             Admission::Admitted { used: Some(1) }
         );
@@ -396,6 +421,7 @@ mod tests {
                     at(0, 30),
                     KEEP,
                 )
+                .await
                 .expect("admit");
             assert_eq!(r, Admission::Admitted { used: None });
         }
@@ -422,8 +448,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn history_keeps_only_texts_it_was_given_newest_first() {
+    #[tokio::test]
+    async fn history_keeps_only_texts_it_was_given_newest_first() {
         let store = Store::in_memory().expect("store");
         let u = user("1");
         let targets = [lang("es"), lang("de")];
@@ -438,6 +464,7 @@ mod tests {
                     t,
                     KEEP,
                 )
+                .await
                 .expect("admit");
         }
         let h = store.history(&u, 10).expect("history");
@@ -448,8 +475,8 @@ mod tests {
         assert_eq!(store.history(&u, 1).expect("history").len(), 1);
     }
 
-    #[test]
-    fn favorites_count_targets() {
+    #[tokio::test]
+    async fn favorites_count_targets() {
         let store = Store::in_memory().expect("store");
         let u = user("1");
         let sets: [&[&'static Lang]; 3] = [
@@ -467,6 +494,7 @@ mod tests {
                     at(0, 0),
                     KEEP,
                 )
+                .await
                 .expect("admit");
         }
         let favorites = store.favorites(&u).expect("favorites");
@@ -476,8 +504,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn forget_deletes_everything_about_the_user_and_nothing_else() {
+    #[tokio::test]
+    async fn forget_deletes_everything_about_the_user_and_nothing_else() {
         let store = Store::in_memory().expect("store");
         let (u, other) = (user("1"), user("2"));
         let es = [lang("es")];
@@ -486,6 +514,7 @@ mod tests {
             for m in ["a", "b"] {
                 store
                     .admit(who, &msg(m), entry(&es, Some("text")), None, at(0, 0), KEEP)
+                    .await
                     .expect("admit");
             }
         }
@@ -497,8 +526,8 @@ mod tests {
         assert_eq!(store.records_about(&other).expect("count"), 3);
     }
 
-    #[test]
-    fn rows_past_the_retention_period_are_pruned() {
+    #[tokio::test]
+    async fn rows_past_the_retention_period_are_pruned() {
         let store = Store::in_memory().expect("store");
         let u = user("1");
         let es = [lang("es")];
@@ -512,6 +541,7 @@ mod tests {
                 at(0, 0),
                 keep,
             )
+            .await
             .expect("admit");
         store
             .admit(
@@ -522,6 +552,7 @@ mod tests {
                 at(3, 0),
                 keep,
             )
+            .await
             .expect("admit");
         let texts: Vec<String> = store
             .history(&u, 10)
