@@ -458,20 +458,7 @@ mod tests {
             before > 4_000_000,
             "the WAL holds the writes: {before} bytes"
         );
-        let checkpointer = store
-            .checkpointer
-            .as_ref()
-            .expect("a file store checkpoints");
-        let (n, cv) = &*checkpointer.done;
-        let guard = n.lock().expect("lock");
-        let start = *guard;
-        let (guard, timeout) = cv
-            .wait_timeout_while(guard, std::time::Duration::from_secs(10), |n| {
-                *n < start + 2
-            })
-            .expect("wait");
-        assert!(!timeout.timed_out(), "the checkpoint thread runs");
-        drop(guard);
+        wait_for_checkpoints(&store, 2);
         // Everything was copied into the database: the next write starts the WAL over.
         store.accept("telegram", &[], 2_000).expect("write");
         let frames: i64 = store
@@ -481,6 +468,23 @@ mod tests {
         assert!(frames < 10, "the WAL was restarted: {frames} frames");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Waits until the checkpoint thread has done `rounds` more rounds (30 s at most).
+    fn wait_for_checkpoints(store: &Store, rounds: u64) {
+        let checkpointer = store
+            .checkpointer
+            .as_ref()
+            .expect("a file store checkpoints");
+        let (n, cv) = &*checkpointer.done;
+        let guard = n.lock().expect("lock");
+        let start = *guard;
+        let (_guard, timeout) = cv
+            .wait_timeout_while(guard, std::time::Duration::from_secs(30), |n| {
+                *n < start + rounds
+            })
+            .expect("wait");
+        assert!(!timeout.timed_out(), "the checkpoint thread runs");
     }
 
     /// The WAL header's checkpoint sequence number: it goes up each time the WAL starts over.
@@ -512,21 +516,7 @@ mod tests {
                 }
             })
         };
-        let checkpointer = store
-            .checkpointer
-            .as_ref()
-            .expect("a file store checkpoints");
-        let (n, cv) = &*checkpointer.done;
-        let wait_rounds = |rounds: u64| {
-            let guard = n.lock().expect("lock");
-            let start = *guard;
-            let (_guard, timeout) = cv
-                .wait_timeout_while(guard, std::time::Duration::from_secs(30), |n| {
-                    *n < start + rounds
-                })
-                .expect("wait");
-            assert!(!timeout.timed_out(), "the checkpoint thread runs");
-        };
+        let wait_rounds = |rounds| wait_for_checkpoints(&store, rounds);
         // Past 4,096 frames (8 KB rows: two pages each, and the inbox's index).
         wait_rounds(1);
         let before = wal_generation(&wal);
