@@ -12,6 +12,11 @@ use tolmach::config::{Config, ProcessEnv};
 use tolmach::platforms::console::ConsolePlatform;
 use tolmach::{App, app};
 
+/// mimalloc instead of the system allocator: under load glibc's malloc and free were about a
+/// sixth of the process's CPU (ADR 0017).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A resilient chat-bot runtime that translates into many languages at once.
 ///
 /// With no platform tokens it runs on the console: type a line, get the reply.
