@@ -151,4 +151,62 @@ mod tests {
             assert!(found || absent.contains(&code), "whatlang {code} unmapped");
         }
     }
+
+    /// The vendored whatlang computes trigram distances from an inverted index (ADR 0018). Its
+    /// `dev` feature computes them both ways; they must be the same integers, or scores,
+    /// orders and confidences could differ from upstream's.
+    fn assert_index_matches_upstream(text: &str) {
+        use whatlang::Script;
+        for script in [
+            Script::Latin,
+            Script::Cyrillic,
+            Script::Arabic,
+            Script::Devanagari,
+            Script::Hebrew,
+        ] {
+            let (indexed, upstream) = whatlang::dev::distances_indexed_and_upstream(text, script)
+                .expect("multi-language script");
+            assert_eq!(indexed, upstream, "{script:?} distances for {text:?}");
+        }
+    }
+
+    #[test]
+    fn the_trigram_index_gives_upstreams_distances_on_real_text() {
+        for text in [
+            "",
+            "a",
+            "translate good morning to Spanish, French and German",
+            "Mañana por la mañana vamos a ir a la playa con todos nuestros amigos.",
+            "Je voudrais réserver une table pour quatre personnes ce soir, s'il vous plaît.",
+            "Die Ordnung muss für immer in diesem Codebase bleiben",
+            "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+            "Добрий ранок, як справи?",
+            "مرحبا كيف حالك اليوم",
+            "नमस्ते, आप कैसे हैं?",
+            "שלום, מה שלומך היום?",
+            "Zażółć gęślą jaźń, łódź",
+            "Þetta er íslenska",
+            "ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok",
+        ] {
+            assert_index_matches_upstream(text);
+        }
+        // A text with more distinct trigrams than the 600 that are ranked.
+        let long: String = (0..3000u32)
+            .filter_map(|i| char::from_u32(0x61 + (i * 7919) % 26))
+            .collect();
+        assert_index_matches_upstream(&long);
+        assert_index_matches_upstream(&"Das ist ein ganz normaler deutscher Satz. ".repeat(200));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Random words from the scripts' alphabets, with spaces and punctuation.
+        #[test]
+        fn the_trigram_index_gives_upstreams_distances_on_any_text(
+            text in "[a-zäöüßéèçñóíáúàêôøåłśżźąęčšžıİ АБВабвгдеёжзийклмнопрстуфхцчшщъыьэюяіїє اأبتثجحخدذرسشصضطظعغفقكلمنهوي अआइकखगघचछजटडतथदधनपफबमयरलवशसह אבגדהוזחטיכלמנסעפצקרשת.,!?0-9]{0,400}",
+        ) {
+            assert_index_matches_upstream(&text);
+        }
+    }
 }
