@@ -122,12 +122,7 @@ impl Checkpointer {
                     }
                 }
             })
-            .map_err(|e| {
-                rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                    Some(format!("cannot start the checkpoint thread: {e}")),
-                )
-            })?;
+            .map_err(|e| no_thread("checkpoint", &e))?;
         Ok(Checkpointer {
             stop: Some(stop),
             thread: Some(thread),
@@ -161,6 +156,14 @@ fn checkpoint(
         }
     }
     Ok(())
+}
+
+/// A store thread (`what`) that could not be started, as the error opening the store reports.
+fn no_thread(what: &str, e: &std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+        Some(format!("cannot start the {what} thread: {e}")),
+    )
 }
 
 const SCHEMA: &str = "
@@ -227,12 +230,8 @@ impl Store {
             Some(path) => Some(Checkpointer::start(path, Arc::clone(&conn))?),
             None => None,
         };
-        let writer = writer::Writer::start(Arc::clone(&conn)).map_err(|e| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("cannot start the writer thread: {e}")),
-            )
-        })?;
+        let writer =
+            writer::Writer::start(Arc::clone(&conn)).map_err(|e| no_thread("writer", &e))?;
         Ok(Arc::new(Self {
             writer,
             conn,
@@ -516,11 +515,10 @@ mod tests {
                 }
             })
         };
-        let wait_rounds = |rounds| wait_for_checkpoints(&store, rounds);
         // Past 4,096 frames (8 KB rows: two pages each, and the inbox's index).
-        wait_rounds(1);
+        wait_for_checkpoints(&store, 1);
         let before = wal_generation(&wal);
-        wait_rounds(4);
+        wait_for_checkpoints(&store, 4);
         let after = wal_generation(&wal);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().expect("writer");
