@@ -461,6 +461,40 @@ async fn server_errors_and_broken_json_are_retried_without_duplicates() {
     assert!(sent[0].text.starts_with("🇪🇸 Spanish: Por favor"));
 }
 
+/// Telegram accepted the reply, but its result is a message teloxide cannot parse (here: no
+/// `chat`, no `date`, as from a Bot API newer than the client). The reply was sent: sending it
+/// again would post it twice. (With teloxide's own `sendMessage` request this fails: the
+/// result is an `InvalidJson` error and the reply is retried.)
+#[tokio::test]
+async fn a_sent_reply_whose_result_cannot_be_parsed_is_not_sent_again() {
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    fake.fail_next(
+        "sendMessage",
+        Fault::OddResult(serde_json::json!({"message_id": 7, "paid_star_count": {"new": true}})),
+        1,
+    );
+    let app = start_bot(&fake, "odd-result", &[]).await;
+    fake.send_text(&TgChat::private(42, "Ann"), &ann(), "/tr es please");
+    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    common::settle(&app).await;
+    assert_eq!(fake.pending_faults(), 0);
+    assert_eq!(
+        app.metrics().sample(
+            Metric::Deliveries,
+            &[("platform", "telegram"), ("result", "sent")]
+        ),
+        Some(1.0)
+    );
+    app.shutdown().await;
+    let sends = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendmessage")
+        .count();
+    assert_eq!(sends, 1, "not sent again");
+    assert_eq!(fake.sent().len(), 1);
+}
+
 #[tokio::test]
 async fn the_bot_keeps_trying_when_the_api_is_down_at_start() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");

@@ -10,7 +10,7 @@
 //! answered again, before anything new. `docs/adr/0007-telegram-delivery.md` states the
 //! guarantee precisely.
 //!
-//! Output: `sendMessage` as plain text (no parse mode, so no user text can break a send),
+//! Output: `sendMessage` ([`send`]: its result is not parsed, only its errors) as plain text (no parse mode, so no user text can break a send),
 //! replying to the user's message (`allow_sending_without_reply`, so a deleted original does not
 //! lose the answer), paced within Telegram's limits by the outbox. A group migrated to a
 //! supergroup gets the reply in the supergroup.
@@ -22,6 +22,7 @@
 //! the platform object, not in the session actor: a killed session loses nothing.
 
 mod classify;
+mod send;
 mod updates;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -29,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use teloxide::net::Download;
-use teloxide::payloads::GetUpdates;
+use teloxide::payloads::{GetUpdates, SendMessage};
 use teloxide::prelude::*;
 use teloxide::requests::JsonRequest;
 use teloxide::types::{AllowedUpdate, FileId, Me, MessageId, ReplyParameters};
@@ -37,6 +38,7 @@ use teloxide::{ApiError, RequestError};
 use tokio::sync::{Notify, OnceCell, watch};
 
 use self::classify::{Classified, classify};
+use self::send::SendReply;
 use self::updates::RawGetUpdates;
 use super::{Connection, ConnectionCell, MediaError, Platform, SendError};
 use crate::config::TelegramConfig;
@@ -305,15 +307,17 @@ impl TelegramPlatform {
     }
 
     async fn send_once(&self, chat: ChatId, reply: &Outbound) -> Result<(), RequestError> {
-        let mut request = self.bot.send_message(chat, &reply.text);
+        let mut payload = SendMessage::new(chat, &reply.text);
         // Only the first part of a split reply quotes the user's message.
         let quote = reply.reply_to.as_deref().filter(|_| reply.part == 0);
         if let Some(id) = quote.and_then(|r| r.parse::<i32>().ok()) {
-            request = request.reply_parameters(
-                ReplyParameters::new(MessageId(id)).allow_sending_without_reply(),
-            );
+            payload.reply_parameters =
+                Some(ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
         }
-        request.send().await.map(|_| ())
+        JsonRequest::new(self.bot.clone(), SendReply(payload))
+            .send()
+            .await
+            .map(|_| ())
     }
 }
 

@@ -414,6 +414,9 @@ pub enum Fault {
     Delay(Duration),
     /// Close the connection without answering.
     Drop,
+    /// Do the call, then answer `{"ok":true,"result":VALUE}` instead of its result: a result
+    /// the client may not be able to parse (a Bot API newer than the client).
+    OddResult(Value),
 }
 
 impl Fault {
@@ -1263,7 +1266,9 @@ fn fault_response(fault: Fault) -> Response<Body> {
             Body::from(MALFORMED_BODY),
         ),
         // Handled by the caller; answer sensibly anyway rather than panic.
-        Fault::Delay(_) | Fault::Drop => Failure::new(500, "Internal Server Error").into_response(),
+        Fault::Delay(_) | Fault::Drop | Fault::OddResult(_) => {
+            Failure::new(500, "Internal Server Error").into_response()
+        }
     }
 }
 
@@ -1612,7 +1617,8 @@ impl FakeTelegram {
     /// `"file"` for downloads; `"*"` for any method) fail with `fault`. Faults are queued:
     /// each call consumes the first queued fault that matches it, then normal behaviour
     /// resumes. Faulted calls are recorded in [`calls`](Self::calls); a faulted
-    /// `sendMessage` is not in [`sent`](Self::sent), except after [`Fault::Delay`].
+    /// `sendMessage` is not in [`sent`](Self::sent), except after [`Fault::Delay`] and
+    /// [`Fault::OddResult`].
     pub fn fail_next(&self, method: &str, fault: Fault, times: usize) {
         let method = method.to_ascii_lowercase();
         let mut state = self.shared.lock();
@@ -1779,6 +1785,10 @@ impl Shared {
         match plan {
             Plan::Answer(response) => Some(response),
             Plan::Fault(Fault::Drop) => None,
+            Plan::Fault(Fault::OddResult(result)) => {
+                normal().await;
+                Some(ok_response(result))
+            }
             Plan::Fault(Fault::Delay(delay)) => {
                 tokio::time::sleep(delay).await;
                 Some(normal().await)
