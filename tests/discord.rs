@@ -651,6 +651,35 @@ async fn server_errors_and_dropped_requests_are_retried_without_duplicates() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A reply Discord created but whose answer never arrived is sent again, and Discord (the
+/// nonce) returns the message it already has: one reply, not two. Without `enforce_nonce`
+/// this fails with two replies.
+#[tokio::test]
+async fn a_send_whose_answer_was_lost_is_not_posted_twice() {
+    let fake = world().await;
+    let dir = data_dir("answer-lost");
+    let app = start_bot(&fake, &dir, &[]).await;
+    fake.fail_next("POST", CHANNELS_PATH, RestFault::AnswerLost, 1);
+    let asked = fake.user_message(GENERAL, &alice(), "!tr es hello");
+    assert!(
+        fake.wait_for_rest_calls("POST", CHANNELS_PATH, 2, PATIENCE)
+            .await,
+        "sent again after the lost answer"
+    );
+    common::settle(&app).await;
+    app.shutdown().await;
+    let posts: Vec<_> = fake
+        .rest_calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.starts_with(CHANNELS_PATH))
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].body["nonce"], posts[1].body["nonce"]);
+    assert_eq!(posts[1].body["enforce_nonce"], true);
+    assert_exactly_once(&fake, &[asked]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn missing_permissions_give_up_once_and_are_counted() {
     let fake = world().await;

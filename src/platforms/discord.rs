@@ -493,6 +493,18 @@ impl DiscordPlatform {
 }
 
 /// Runs a start-up request up to five times with backoff; permanent errors end it at once.
+/// The nonce of one part of a reply: the same every time that part is sent (a send repeated
+/// after a crash, a retry after a lost answer), different for every other part of every other
+/// reply. It is made of the answered message's snowflake (unique on Discord) and the part, in
+/// hex: at most 22 characters of the 25 Discord takes. `None` for a key that is not a
+/// snowflake; that reply is sent without one.
+fn reply_nonce(reply: &Outbound) -> Option<String> {
+    let id = &*reply.in_reply_to.id;
+    let (kind, digits) = id.strip_prefix('i').map_or(("m", id), |rest| ("i", rest));
+    let snowflake = digits.parse::<u64>().ok()?;
+    Some(format!("{kind}{snowflake:x}.{:x}", reply.part))
+}
+
 async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
@@ -622,9 +634,17 @@ impl Platform for DiscordPlatform {
             }
             Some(ReplyRoute::Message(id)) => {
                 let quote = (reply.part == 0 && id != 0).then(|| MessageId::new(id));
-                self.rest.create_message(channel, &reply.text, quote).await
+                let nonce = reply_nonce(reply);
+                self.rest
+                    .create_message(channel, &reply.text, quote, nonce.as_deref())
+                    .await
             }
-            None => self.rest.create_message(channel, &reply.text, None).await,
+            None => {
+                let nonce = reply_nonce(reply);
+                self.rest
+                    .create_message(channel, &reply.text, None, nonce.as_deref())
+                    .await
+            }
         };
         result.map_err(SendError::from)
     }

@@ -123,17 +123,25 @@ impl Rest {
             .map_err(|e| RestError::Transient(format!("unexpected answer: {}", e.classify_name())))
     }
 
-    /// Posts a message in `channel`, quoting `reply_to` if given, pinging nobody.
+    /// Posts a message in `channel`, quoting `reply_to` if given, pinging nobody. With a
+    /// `nonce` (at most 25 characters), Discord creates nothing when the bot sent the same
+    /// nonce in the past few minutes and answers with that message instead (`enforce_nonce`),
+    /// so sending again after a crash does not post the reply twice.
     pub async fn create_message(
         &self,
         channel: ChannelId,
         content: &str,
         reply_to: Option<MessageId>,
+        nonce: Option<&str>,
     ) -> Result<(), RestError> {
         let mut body = serde_json::json!({
             "content": content,
             "allowed_mentions": { "parse": [] },
         });
+        if let Some(nonce) = nonce {
+            body["nonce"] = nonce.into();
+            body["enforce_nonce"] = true.into();
+        }
         if let Some(id) = reply_to {
             body["message_reference"] = serde_json::json!({
                 "message_id": id.to_string(),

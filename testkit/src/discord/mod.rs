@@ -100,6 +100,10 @@
 //!   `fail_if_not_exists` is `false` (then it is sent as a plain message). Accepted: 200
 //!   with the full message object (id = increasing snowflake, `type` 19 for replies with
 //!   `message_reference` and `referenced_message`, `mentions` from `<@id>` in the content).
+//!   `nonce`: an integer or a string of at most 25 characters (longer 400, 50035,
+//!   `BASE_TYPE_MAX_LENGTH`). With `enforce_nonce: true`, a nonce the bot already sent with
+//!   `enforce_nonce` in the last 2 minutes creates nothing: the answer is the earlier
+//!   message, as Discord does "for the past few minutes".
 //! * history: unknown channel 404 (10003); `limit` outside 1..=100 or ids that are not
 //!   snowflakes 400 (50035). `after=ID` gives the `limit` oldest messages with larger ids,
 //!   `before=ID` the `limit` newest with smaller ids, `around=ID` up to `limit` centred on
@@ -576,6 +580,9 @@ pub enum RestFault {
     MissingAccess,
     /// Close the connection without answering.
     Drop,
+    /// Do what was asked (create the message...), then close the connection without
+    /// answering: the client cannot tell whether it was done.
+    AnswerLost,
     /// Answer normally after this delay.
     Delay(Duration),
 }

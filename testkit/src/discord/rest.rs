@@ -30,6 +30,11 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Message flags a bot may set: SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS.
 const SETTABLE_FLAGS: u64 = 4 | 64 | 4096;
 const EPHEMERAL: u64 = 64;
+/// Longest string `nonce` Discord takes.
+const MAX_NONCE_CHARS: usize = 25;
+/// How long a nonce sent with `enforce_nonce` stays unique. Discord says "the past few
+/// minutes"; the fake keeps it shorter, so a bot cannot lean on more than it is promised.
+const NONCE_WINDOW: Duration = Duration::from_secs(120);
 const LOADING: u64 = 128;
 
 // ---------------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ fn fault_reply(fault: RestFault, bucket: &str) -> Reply {
         RestFault::MissingPermissions => Reply::error(403, 50013, "Missing Permissions"),
         RestFault::MissingAccess => Reply::missing_access(),
         // Handled by the caller; answer sensibly anyway rather than panic.
-        RestFault::Drop | RestFault::Delay(_) => Reply::status_line(500),
+        RestFault::Drop | RestFault::AnswerLost | RestFault::Delay(_) => Reply::status_line(500),
     }
 }
 
@@ -504,6 +509,15 @@ async fn handle(shared: &Shared, hang_up: &Notify, request: Request<Incoming>) -
     let reply = match plan {
         Plan::Answer(reply) => Some(reply),
         Plan::Fault(RestFault::Drop) => None,
+        Plan::Fault(RestFault::AnswerLost) => {
+            let done = shared.mutate(serve);
+            shared.mutate(|s| {
+                if let Some(call) = s.rest_calls.get_mut(index) {
+                    call.status = done.status;
+                }
+            });
+            None
+        }
         Plan::Fault(RestFault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
             Some(shared.mutate(serve))
@@ -591,6 +605,25 @@ fn validate_message(
         return Err(Reply::empty_message());
     }
     Ok(content)
+}
+
+/// A message's `nonce` (an integer or a string of at most 25 characters), as a string.
+fn nonce_of(body: &Map<String, Value>) -> Result<Option<String>, Reply> {
+    match body.get("nonce") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        Some(Value::String(s)) if s.chars().count() <= MAX_NONCE_CHARS => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(Reply::form(
+            "nonce",
+            "BASE_TYPE_MAX_LENGTH",
+            &format!("Must be {MAX_NONCE_CHARS} or fewer in length."),
+        )),
+        Some(_) => Err(Reply::form(
+            "nonce",
+            "NONCE_TYPE_INVALID",
+            "Nonce must be an integer or a string.",
+        )),
+    }
 }
 
 fn validate_allowed_mentions(value: Option<&Value>, prefix: &str) -> Result<(), Reply> {
@@ -881,12 +914,27 @@ impl State {
                 );
             }
         }
+        let nonce = match nonce_of(body) {
+            Ok(nonce) => nonce,
+            Err(reply) => return reply,
+        };
+        let enforced =
+            nonce.filter(|_| body.get("enforce_nonce").and_then(Value::as_bool) == Some(true));
+        if let Some(earlier) = enforced.as_ref().and_then(|n| self.same_nonce(n)) {
+            return Reply::ok(rest_view(&earlier));
+        }
         let (id, mut m) = self.bot_message(channel_id, body, &content, files, 0);
         if let Some(to) = reply_to {
             self.make_reply(&mut m, channel_id, to);
         }
         let message = Value::Object(m);
         self.store(channel_id, id, message.clone());
+        if let Some(nonce) = enforced {
+            let now = Instant::now();
+            self.nonces
+                .retain(|_, (_, _, at)| now.duration_since(*at) < NONCE_WINDOW);
+            self.nonces.insert(nonce, (id, channel_id, now));
+        }
         self.created.push(CreatedMessage {
             id,
             channel_id,
@@ -899,6 +947,15 @@ impl State {
         });
         self.dispatch_message(channel_id, &message);
         Reply::ok(rest_view(&message))
+    }
+
+    /// The bot's message created with `enforce_nonce` and this nonce within the window.
+    fn same_nonce(&self, nonce: &str) -> Option<Value> {
+        let (id, channel_id, at) = *self.nonces.get(nonce)?;
+        if at.elapsed() >= NONCE_WINDOW {
+            return None;
+        }
+        self.channels.get(&channel_id)?.messages.get(&id).cloned()
     }
 
     fn get_messages(&self, channel_id: u64, query: Option<&str>) -> Reply {

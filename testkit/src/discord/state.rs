@@ -207,6 +207,8 @@ pub(crate) struct State {
     pub(crate) last_id: u64,
 
     pub(crate) created: Vec<CreatedMessage>,
+    /// The bot's messages sent with `enforce_nonce`, by nonce: (message id, channel, when).
+    pub(crate) nonces: HashMap<String, (u64, u64, Instant)>,
     pub(crate) callbacks: Vec<InteractionCallback>,
     pub(crate) edits: Vec<InteractionEdit>,
     pub(crate) followups: Vec<InteractionEdit>,
@@ -242,6 +244,7 @@ impl State {
             users: HashMap::new(),
             last_id: 0,
             created: Vec::new(),
+            nonces: HashMap::new(),
             callbacks: Vec::new(),
             edits: Vec::new(),
             followups: Vec::new(),

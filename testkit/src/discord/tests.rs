@@ -609,6 +609,58 @@ async fn serenity_http_creates_messages_reads_history_and_registers_commands() {
 }
 
 #[tokio::test]
+async fn enforce_nonce_creates_a_message_once() {
+    let fake = world().await;
+    let http = serenity_http(&fake);
+    let channel = sy::ChannelId::new(GENERAL);
+    let with = |nonce: &str, enforce: bool| {
+        sy::CreateMessage::new()
+            .content(format!("reply {nonce}"))
+            .nonce(sy::Nonce::String(nonce.into()))
+            .enforce_nonce(enforce)
+    };
+
+    let first = channel
+        .send_message(&*http, with("a.0", true))
+        .await
+        .unwrap();
+    // The same nonce again: nothing new, the earlier message comes back.
+    let again = channel
+        .send_message(&*http, with("a.0", true))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.content, "reply a.0");
+    // Another nonce, or the same one without `enforce_nonce`, is a new message.
+    let other = channel
+        .send_message(&*http, with("a.1", true))
+        .await
+        .unwrap();
+    assert_ne!(other.id, first.id);
+    let loose = channel
+        .send_message(&*http, with("a.0", false))
+        .await
+        .unwrap();
+    assert_ne!(loose.id, first.id);
+    let ids: Vec<u64> = fake.created_messages().iter().map(|m| m.id).collect();
+    assert_eq!(ids, [first.id.get(), other.id.get(), loose.id.get()]);
+
+    // Discord takes at most 25 characters.
+    let long = "n".repeat(26);
+    let e = channel
+        .send_message(&*http, with(&long, true))
+        .await
+        .unwrap_err();
+    assert_eq!(discord_error(&e), (400, 50035));
+    assert!(
+        channel
+            .send_message(&*http, with(&long[1..], true))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
 async fn rest_faults_are_consumed_in_order() {
     let fake = world().await;
     let http = serenity_http(&fake);
