@@ -791,6 +791,35 @@ async fn a_restart_recovers_what_arrived_while_the_process_was_down() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A user's first DM to the bot, sent while the process was down, is in no channel the bot
+/// knows, so no recovery would look for it. When the user writes again after the restart, the
+/// new channel's recent history is read first: both messages are answered, in order.
+#[tokio::test]
+async fn a_first_dm_sent_while_down_is_answered_when_the_user_writes_again() {
+    let fake = world().await;
+    let dir = data_dir("first-dm");
+    let app = start_bot(&fake, &dir, &[]).await;
+    let before = fake.user_message(GENERAL, &alice(), "!tr es before");
+    assert!(fake.wait_for_created(1, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    let missed = fake.user_message(DM, &bob(), "translate good night to Spanish");
+    let app = start_bot(&fake, &dir, &[]).await;
+    let again = fake.user_message(DM, &bob(), "hello? translate thank you to German");
+    assert!(fake.wait_for_created(3, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+    assert_exactly_once(&fake, &[before, missed, again]);
+    let order: Vec<u64> = fake
+        .created_messages()
+        .iter()
+        .filter(|c| c.channel_id == DM)
+        .filter_map(|c| c.message_reference)
+        .collect();
+    assert_eq!(order, [missed, again], "answered in the order written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn telegram_and_discord_are_served_by_one_process() {
     let discord = world().await;

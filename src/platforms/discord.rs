@@ -9,7 +9,9 @@
 //! session cannot be resumed (gateway unreachable too long, a zombie connection, an invalid
 //! session) serenity starts a new one and the events of the old one are lost. So on every new
 //! session the platform fetches the history of each channel active within `recovery_window`
-//! (`GET /channels/{id}/messages?after=<position>`) and answers what it had not seen. A channel's
+//! (`GET /channels/{id}/messages?after=<position>`) and answers what it had not seen. A channel
+//! first seen within the window after a new session has its history of the window read the same
+//! way before it is answered (a first DM sent while the process was down). A channel's
 //! position moves only with messages known to arrive in order (see [`shard`]). Positions are
 //! saved, so the same happens after a process restart.
 //!
@@ -129,6 +131,10 @@ struct State {
     register_commands: bool,
     /// Ids of the latest live messages, to drop the second copy of each (collector and handler).
     recent: VecDeque<u64>,
+    /// When the latest session started with IDENTIFY (the first one after the process started
+    /// included): until `recovery_window` after it, a channel this process has not seen yet
+    /// may hold messages that arrived in the gap, unseen by anyone.
+    new_session_at: Option<Instant>,
 }
 
 impl State {
@@ -231,6 +237,7 @@ impl DiscordPlatform {
                 saved,
                 register_commands: config.register_commands,
                 recent: VecDeque::with_capacity(RECENT),
+                new_session_at: None,
             }),
             store,
             closed: watch::Sender::new(false),
@@ -302,6 +309,7 @@ impl DiscordPlatform {
             GatewayEvent::NewSession { shard } => {
                 let window = Duration::from_millis(window_ms(&self.config));
                 let mut state = self.lock();
+                state.new_session_at = Some(Instant::now());
                 self.metrics
                     .gateway_session(PlatformId::Discord, "identify");
                 // Channels quiet for longer than the window are forgotten (their saved position
@@ -348,8 +356,37 @@ impl DiscordPlatform {
     fn observe(&self, m: &Message, ordered: bool, recovered: bool) {
         let (id, channel) = (m.id.get(), m.channel_id.get());
         let mut state = self.lock();
-        // What came before the bot's first sight of a channel is not its business, unless an
-        // earlier process had a position there.
+        let window = window_ms(&self.config);
+        // A channel first seen soon after a new session (or a restart) may have messages from
+        // the gap before this one that nobody saw: the first DM a user sent while the process
+        // was down. Its history within the window is read first, this message included (it is
+        // in the history), and answered in order. `recv` reads no further events until that
+        // is done, so later messages of the channel come after it.
+        let unseen = !recovered
+            && !state.channels.contains_key(&channel)
+            && !state.saved.contains_key(&channel);
+        let after_gap = state
+            .new_session_at
+            .is_some_and(|at| at.elapsed() < Duration::from_millis(window));
+        if unseen && after_gap {
+            let after = snowflake_at(now_ms().saturating_sub(window)).min(id.saturating_sub(1));
+            let c = state.channel(channel, after);
+            c.guild = Some(m.guild_id.map(|g| g.get()));
+            state.recovery.push_back((channel, after, 0));
+            // Seen live: what is ignored is counted now (the history's copy is not).
+            if let Some(me) = state.identity
+                && let Classified::Ignore(reason) = classify::message(m, me, &self.config.prefix)
+            {
+                self.metrics.update_ignored(PlatformId::Discord, reason);
+            }
+            tracing::debug!(
+                channel,
+                "discord: a channel first seen after a new session; reading its recent history"
+            );
+            return;
+        }
+        // Otherwise what came before the bot's first sight of a channel is not its business,
+        // unless an earlier process had a position there.
         let c = state.channel(channel, id.saturating_sub(1));
         c.last_active = Instant::now();
         if !recovered {
