@@ -443,6 +443,22 @@ async fn flood_control_is_waited_out_never_shortened() {
     assert_eq!(fake.sent().len(), 1);
 }
 
+/// Telegram replies counted by the outbox with this `result` (`sent`, `failed`).
+fn deliveries(app: &App, result: &str) -> Option<f64> {
+    app.metrics().sample(
+        Metric::Deliveries,
+        &[("platform", "telegram"), ("result", result)],
+    )
+}
+
+/// `sendMessage` calls the fake received, faulted or not.
+fn send_message_calls(fake: &FakeTelegram) -> usize {
+    fake.calls()
+        .into_iter()
+        .filter(|c| c.method == "sendmessage")
+        .count()
+}
+
 #[tokio::test]
 async fn server_errors_and_broken_json_are_retried_without_duplicates() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
@@ -478,19 +494,9 @@ async fn a_sent_reply_whose_result_cannot_be_parsed_is_not_sent_again() {
     assert!(fake.wait_for_sent(1, PATIENCE).await);
     common::settle(&app).await;
     assert_eq!(fake.pending_faults(), 0);
-    assert_eq!(
-        app.metrics().sample(
-            Metric::Deliveries,
-            &[("platform", "telegram"), ("result", "sent")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(deliveries(&app, "sent"), Some(1.0));
     app.shutdown().await;
-    let sends = fake
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "sendmessage")
-        .count();
+    let sends = send_message_calls(&fake);
     assert_eq!(sends, 1, "not sent again");
     assert_eq!(fake.sent().len(), 1);
 }
@@ -567,19 +573,9 @@ async fn permanent_errors_give_up_once_and_move_on() {
     );
     assert!(fake.wait_for_sent(1, PATIENCE).await);
     common::settle(&app).await;
-    assert_eq!(
-        app.metrics().sample(
-            Metric::Deliveries,
-            &[("platform", "telegram"), ("result", "failed")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(deliveries(&app, "failed"), Some(1.0));
     app.shutdown().await;
-    let sends = fake
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "sendmessage")
-        .count();
+    let sends = send_message_calls(&fake);
     assert_eq!(sends, 2, "no retry after 403");
     assert!(
         fake.confirmed_offset() > later.max(blocked),
