@@ -9,9 +9,9 @@
 //! session cannot be resumed (gateway unreachable too long, a zombie connection, an invalid
 //! session) serenity starts a new one and the events of the old one are lost. So on every new
 //! session the platform fetches the history of each channel active within `recovery_window`
-//! (`GET /channels/{id}/messages?after=<position>`) and answers what it had not seen. A DM
-//! channel first seen within the window after a new session has its history of the window read
-//! the same way before it is answered (a first DM sent while the process was down). A channel's
+//! (`GET /channels/{id}/messages?after=<position>`) and answers what it had not seen. A channel
+//! first seen within the window after a new session has its history of the window read the same
+//! way before it is answered (a first DM sent while the process was down). A channel's
 //! position moves only with messages known to arrive in order (see [`shard`]). Positions are
 //! saved, so the same happens after a process restart.
 //!
@@ -357,15 +357,12 @@ impl DiscordPlatform {
         let (id, channel) = (m.id.get(), m.channel_id.get());
         let mut state = self.lock();
         let window = window_ms(&self.config);
-        // A DM channel first seen soon after a new session (or a restart) may have messages
-        // from the gap before this one that nobody saw: the first DM a user sent while the
-        // process was down (Discord lists no DM channels to a bot, so nothing else finds it).
-        // Its history within the window is read first, this message included (it is in the
-        // history), and answered in order. `recv` reads no further events until that is done,
-        // so later messages of the channel come after it. Only DMs: there every message is for
-        // the bot, and guild channels are many; each such read holds up the input for a `GET`.
+        // A channel first seen soon after a new session (or a restart) may have messages from
+        // the gap before this one that nobody saw: the first DM a user sent while the process
+        // was down. Its history within the window is read first, this message included (it is
+        // in the history), and answered in order. `recv` reads no further events until that
+        // is done, so later messages of the channel come after it.
         let unseen = !recovered
-            && m.guild_id.is_none()
             && !state.channels.contains_key(&channel)
             && !state.saved.contains_key(&channel);
         let after_gap = state
