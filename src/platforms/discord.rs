@@ -529,7 +529,6 @@ impl DiscordPlatform {
     }
 }
 
-/// Runs a start-up request up to five times with backoff; permanent errors end it at once.
 /// The nonce of one part of a reply: the same every time that part is sent (a send repeated
 /// after a crash, a retry after a lost answer), different for every other part of every other
 /// reply. It is made of the answered message's snowflake (unique on Discord) and the part, in
@@ -542,6 +541,7 @@ fn reply_nonce(reply: &Outbound) -> Option<String> {
     Some(format!("{kind}{snowflake:x}.{:x}", reply.part))
 }
 
+/// Runs a start-up request up to five times with backoff; permanent errors end it at once.
 async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
@@ -652,6 +652,7 @@ impl Platform for DiscordPlatform {
             .map(ChannelId::new)
             .ok_or_else(|| SendError::Permanent("not a Discord channel id".into()))?;
         let route = reply.reply_to.as_deref().and_then(ReplyRoute::parse);
+        let nonce = reply_nonce(reply);
         let result = match route {
             Some(ReplyRoute::Interaction {
                 application,
@@ -671,13 +672,11 @@ impl Platform for DiscordPlatform {
             }
             Some(ReplyRoute::Message(id)) => {
                 let quote = (reply.part == 0 && id != 0).then(|| MessageId::new(id));
-                let nonce = reply_nonce(reply);
                 self.rest
                     .create_message(channel, &reply.text, quote, nonce.as_deref())
                     .await
             }
             None => {
-                let nonce = reply_nonce(reply);
                 self.rest
                     .create_message(channel, &reply.text, None, nonce.as_deref())
                     .await

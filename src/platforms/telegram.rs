@@ -10,8 +10,8 @@
 //! answered again, before anything new. `docs/adr/0007-telegram-delivery.md` states the
 //! guarantee precisely.
 //!
-//! Output: `sendMessage` ([`send`]: its result is not parsed, only its errors) as plain text (no parse mode, so no user text can break a send),
-//! replying to the user's message (`allow_sending_without_reply`, so a deleted original does not
+//! Output: `sendMessage` ([`send`]: its result is not parsed, only its errors) as plain text
+//! (no parse mode, so no user text can break a send), replying to the user's message (`allow_sending_without_reply`, so a deleted original does not
 //! lose the answer), paced within Telegram's limits by the outbox. A group migrated to a
 //! supergroup gets the reply in the supergroup.
 //!
