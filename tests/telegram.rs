@@ -627,6 +627,47 @@ async fn long_replies_are_split_within_telegrams_limit() {
 }
 
 #[tokio::test]
+async fn every_part_of_a_long_reply_lands_in_the_users_forum_topic() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    let fake = FakeTelegram::start(TOKEN).await.expect("fake");
+    let owned = common::fake_provider(&provider.base_url());
+    let app = start_bot(&fake, "topic", &common::env(&owned, &[])).await;
+    let forum = TgChat::supergroup(-100_777, "Reisen");
+    let sentence = "Ça va très bien, merci 👍. ".repeat(20);
+    let long = format!("/tr es,fr,de,it,pt,nl,ru,uk,pl,tr {sentence}");
+    // In a topic, and in an ordinary group's reply thread (where Telegram refuses a topic id).
+    fake.push_message(
+        MessageBuilder::text(&forum, &ann(), &long)
+            .with_field("message_thread_id", 4.into())
+            .with_field("is_topic_message", true.into()),
+    );
+    assert!(fake.wait_for_sent(2, PATIENCE).await);
+    common::settle(&app).await;
+    let in_topic = fake.sent();
+    fake.push_message(
+        MessageBuilder::text(
+            &TgChat::supergroup(-100_778, "Plain"),
+            &ann(),
+            "/tr es hello",
+        )
+        .with_field("message_thread_id", 3.into()),
+    );
+    assert!(fake.wait_for_sent(in_topic.len() + 1, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+
+    assert!(in_topic.len() >= 2, "the reply is split");
+    for part in &in_topic {
+        assert_eq!(part.params["message_thread_id"], 4, "{:?}", part.params);
+    }
+    let plain = fake.sent().pop().expect("the plain group's reply");
+    assert_eq!(plain.chat_id, -100_778);
+    assert!(plain.params.get("message_thread_id").is_none());
+}
+
+#[tokio::test]
 async fn replies_are_paced_per_chat() {
     let fake = FakeTelegram::start(TOKEN).await.expect("fake");
     let app = start_bot(

@@ -33,7 +33,7 @@ use teloxide::net::Download;
 use teloxide::payloads::{GetUpdates, SendMessage};
 use teloxide::prelude::*;
 use teloxide::requests::JsonRequest;
-use teloxide::types::{AllowedUpdate, FileId, Me, MessageId, ReplyParameters};
+use teloxide::types::{AllowedUpdate, FileId, Me, MessageId, ReplyParameters, ThreadId};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::{Notify, OnceCell, watch};
 
@@ -308,11 +308,15 @@ impl TelegramPlatform {
 
     async fn send_once(&self, chat: ChatId, reply: &Outbound) -> Result<(), RequestError> {
         let mut payload = SendMessage::new(chat, &reply.text);
-        // Only the first part of a split reply quotes the user's message.
-        let quote = reply.reply_to.as_deref().filter(|_| reply.part == 0);
-        if let Some(id) = quote.and_then(|r| r.parse::<i32>().ok()) {
-            payload.reply_parameters =
-                Some(ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
+        let route = reply.reply_to.as_deref().and_then(classify::parse_route);
+        if let Some((id, thread)) = route {
+            // Only the first part of a split reply quotes the user's message; every part goes
+            // to the user's forum topic (a message that quotes nothing lands in "General").
+            if reply.part == 0 {
+                payload.reply_parameters =
+                    Some(ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
+            }
+            payload.message_thread_id = thread.map(|t| ThreadId(MessageId(t)));
         }
         JsonRequest::new(self.bot.clone(), SendReply(payload))
             .send()

@@ -92,7 +92,7 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
         },
         user: UserKey::new(PlatformId::Telegram, from.id.0.to_string()),
         chat_kind,
-        reply_to: Some(m.id.0.to_string().into()),
+        reply_to: Some(route(m).into()),
         text,
         truncated: None,
         quoted: quoted(m),
@@ -100,6 +100,26 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
         voice,
         received_at: SystemTime::now(),
     }))
+}
+
+/// Where the reply to `m` goes, for [`Inbound::reply_to`]: the message id, and in a forum topic
+/// also the topic (`"9:4"`), so that every part of a split reply lands in the user's topic and
+/// not only the first (which quotes the message). The topic is named only for a topic message:
+/// `message_thread_id` also appears in a reply thread of an ordinary group, where Telegram
+/// refuses it. [`parse_route`] reads it back.
+fn route(m: &Message) -> String {
+    match m.thread_id.filter(|_| m.is_topic_message) {
+        Some(thread) => format!("{}:{}", m.id.0, thread.0.0),
+        None => m.id.0.to_string(),
+    }
+}
+
+/// The message id and forum topic in a [`route`]; `None` for what no route looks like.
+pub fn parse_route(route: &str) -> Option<(i32, Option<i32>)> {
+    match route.split_once(':') {
+        Some((id, thread)) => Some((id.parse().ok()?, Some(thread.parse().ok()?))),
+        None => Some((route.parse().ok()?, None)),
+    }
 }
 
 /// What `m` replies to: the part the user quoted (Telegram's `quote`, which is also the only text
@@ -477,6 +497,25 @@ mod tests {
             json!({"message_thread_id": 4, "is_topic_message": true, "reply_to_message": in_topic}),
         ));
         assert_eq!(i.quoted.as_deref(), Some("Treffen wir uns am Bahnhof?"));
+    }
+
+    #[test]
+    fn a_topic_message_is_answered_in_its_topic() {
+        let i = answered(&tr_en(
+            forum(),
+            json!({"message_id": 9, "message_thread_id": 4, "is_topic_message": true}),
+        ));
+        assert_eq!(i.reply_to.as_deref(), Some("9:4"));
+        assert_eq!(parse_route("9:4"), Some((9, Some(4))));
+        // A reply thread in a group that is not a forum names no topic.
+        let i = answered(&tr_en(
+            group(),
+            json!({"message_id": 9, "message_thread_id": 4}),
+        ));
+        assert_eq!(i.reply_to.as_deref(), Some("9"));
+        assert_eq!(parse_route("9"), Some((9, None)));
+        assert_eq!(parse_route("9:x"), None);
+        assert_eq!(parse_route(""), None);
     }
 
     #[test]
