@@ -77,6 +77,40 @@ async fn piped_input_gets_every_line_answered_then_a_clean_exit() {
     assert!(stderr.contains("all input handled"), "{stderr}");
 }
 
+/// Runs the binary on `dir` with `input` piped in; its standard output.
+async fn run_on(dir: &std::path::Path, input: &str) -> String {
+    let mut child = tolmach()
+        .env("TOLMACH_DATA_DIR", dir)
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).await.expect("write");
+    drop(stdin);
+    let out = finish(child).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn history_carries_over_from_one_run_to_the_next() {
+    let dir = std::env::temp_dir().join(format!("tolmach-cli-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run_on(&dir, "/tr es hello\n").await;
+    // The second run's first message must not pass for the first run's (both are line 1).
+    let stdout = run_on(&dir, "/tr fr thank you\n/history\n").await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let history = stdout
+        .split("Your recent translations:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no history in:\n{stdout}"));
+    assert!(history.contains("French: “thank you”"), "{history}");
+    assert!(history.contains("Spanish: “hello”"), "{history}");
+}
+
 #[tokio::test]
 async fn serves_metrics_while_running_and_stops_on_sigterm() {
     let mut child = tolmach()

@@ -55,6 +55,11 @@ impl ConsolePlatform {
 /// Reads lines from `input` and sends them as messages until end of input or until the
 /// receiver is gone.
 fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<Inbound>) {
+    // Message ids are `<run>.<line>`: unique across runs too, as the store needs (a translation
+    // is recorded once per message id, so a second run numbering from 1 again went unrecorded).
+    let run = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let mut number: u64 = 0;
     loop {
         let (line, original_len) = match read_capped_line(&mut input, max_line_bytes) {
@@ -70,7 +75,7 @@ fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<
             .trim_end_matches(['\r', '\n'])
             .to_string();
         let truncated = (original_len > line.len()).then_some(original_len);
-        let id = number.to_string();
+        let id = format!("{run:x}.{number}");
         let inbound = Inbound {
             key: MessageKey {
                 chat: ChatKey::new(PlatformId::Console, CHAT),
@@ -186,7 +191,9 @@ mod tests {
         let got = lines(b"hello\r\n\nworld", 100);
         let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["hello", "", "world"]);
-        assert_eq!(&*got[2].key.id, "3");
+        let (run, line) = got[2].key.id.split_once('.').expect("run.line");
+        assert_eq!(line, "3");
+        assert_eq!(got[0].key.id.split_once('.').map(|p| p.0), Some(run));
         assert!(got.iter().all(|m| m.truncated.is_none()));
     }
 
