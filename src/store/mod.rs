@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// Sets `conn` up; with a `path` (a file, not in memory), checkpoints move to a thread.
-    fn init(conn: Connection, path: Option<&Path>) -> Result<Arc<Self>, rusqlite::Error> {
+    fn init(mut conn: Connection, path: Option<&Path>) -> Result<Arc<Self>, rusqlite::Error> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
@@ -225,6 +225,7 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(32);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(users::SCHEMA)?;
+        users::migrate(&mut conn)?;
         let conn = Arc::new(Mutex::new(conn));
         let checkpointer = match path {
             Some(path) => Some(Checkpointer::start(path, Arc::clone(&conn))?),

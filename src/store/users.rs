@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::domain::{MessageKey, UserKey};
@@ -27,21 +27,72 @@ CREATE TABLE IF NOT EXISTS user_settings (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (platform, user)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS translations (
+";
+
+/// `translations` as of schema version 1: one B-tree keyed for the daily quota, `/history`,
+/// `/favorites` and `/forget` (all of them read one user's rows), and one in time order for
+/// pruning. Version 0 had a rowid table with two indexes on the user besides its key: four
+/// B-trees written per request where these are two, and only one of them at a random place.
+const TRANSLATIONS: &str = "
+CREATE TABLE translations (
     platform TEXT NOT NULL,
     user TEXT NOT NULL,
-    message TEXT NOT NULL,
-    at INTEGER NOT NULL,
     day INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
     source TEXT,
     targets TEXT NOT NULL,
     text TEXT,
-    PRIMARY KEY (platform, user, message)
-);
-DROP INDEX IF EXISTS translations_by_day;
-CREATE INDEX IF NOT EXISTS translations_by_user_day ON translations (platform, user, day, message);
-CREATE INDEX IF NOT EXISTS translations_by_age ON translations (at);
+    PRIMARY KEY (platform, user, day, message)
+) WITHOUT ROWID;
+CREATE INDEX translations_by_age ON translations (at_us);
 ";
+
+/// The schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Brings `translations` to [`SCHEMA_VERSION`], in one transaction: a new database gets it
+/// as is; a version-0 table is copied over (its times made microseconds, rows of the same
+/// second kept in the order they were written) and dropped.
+pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let old: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'translations'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old > 0 {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS translations_by_user_day;
+             DROP INDEX IF EXISTS translations_by_day;
+             DROP INDEX IF EXISTS translations_by_age;
+             ALTER TABLE translations RENAME TO translations_v0;",
+        )?;
+    }
+    tx.execute_batch(TRANSLATIONS)?;
+    if old > 0 {
+        let copied = tx.execute(
+            "INSERT OR IGNORE INTO translations
+             (platform, user, day, message, at_us, source, targets, text)
+             SELECT platform, user, day, message,
+                    at * 1000000 + row_number() OVER (PARTITION BY at ORDER BY rowid) - 1,
+                    source, targets, text
+             FROM translations_v0",
+            [],
+        )?;
+        tx.execute_batch("DROP TABLE translations_v0")?;
+        tracing::info!(
+            rows = copied,
+            "store: translations moved to schema version 1"
+        );
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
 
 const SECONDS_PER_DAY: u64 = 86_400;
 
@@ -85,6 +136,14 @@ pub(super) struct Pruning {
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+/// Microseconds since the epoch: fine enough to keep one user's requests in order.
+fn unix_us(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+const MICROS: i64 = 1_000_000;
 
 fn codes(langs: &[&'static Lang]) -> String {
     langs.iter().map(|l| l.code).collect::<Vec<_>>().join(",")
@@ -140,7 +199,9 @@ impl Store {
     }
 
     /// Records a translation request for `message`, unless the user's quota for today is spent
-    /// (`limit`: `None` is no limit). The same message recorded twice counts once. The write
+    /// (`limit`: `None` is no limit). The same message recorded twice counts once: again the
+    /// same UTC day or the next (a message redone after more than a day, which only a process
+    /// down for that long could do, would count twice). The write
     /// is committed with whatever else is queued (see [`super::writer`]); the answer comes once
     /// it is durable.
     pub async fn admit(
@@ -153,6 +214,7 @@ impl Store {
         retention: Duration,
     ) -> Result<Admission, StoreError> {
         let at = unix(now);
+        let at_us = unix_us(now);
         let day = at / SECONDS_PER_DAY;
         let platform = user.platform.as_str();
         let id = user.user.to_string();
@@ -191,25 +253,29 @@ impl Store {
                         Some(used + 1)
                     }
                 };
+                // The key has the day (the quota counts a day's rows in one range), so a
+                // message redone just after midnight is looked for the day before too.
                 conn.prepare_cached(
                     "INSERT OR IGNORE INTO translations
-                     (platform, user, message, at, day, source, targets, text)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     (platform, user, day, message, at_us, source, targets, text)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+                     WHERE NOT EXISTS (SELECT 1 FROM translations
+                         WHERE platform = ?1 AND user = ?2 AND day = ?3 - 1 AND message = ?4)",
                 )?
                 .execute(params![
                     platform,
                     id,
-                    &message,
-                    to_i64(at),
                     to_i64(day),
+                    &message,
+                    at_us,
                     source,
                     targets,
                     text
                 ])?;
                 if let Some(cutoff) = prune_before {
                     let pruned = conn.execute(
-                        "DELETE FROM translations WHERE at < ?1",
-                        params![to_i64(cutoff)],
+                        "DELETE FROM translations WHERE at_us < ?1",
+                        params![to_i64(cutoff).saturating_mul(MICROS)],
                     )?;
                     if pruned > 0 {
                         tracing::debug!(
@@ -227,9 +293,9 @@ impl Store {
     pub fn history(&self, user: &UserKey, n: usize) -> Result<Vec<HistoryEntry>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT at, source, targets, text FROM translations
+            "SELECT at_us, source, targets, text FROM translations
              WHERE platform = ?1 AND user = ?2 AND text IS NOT NULL
-             ORDER BY at DESC, rowid DESC LIMIT ?3",
+             ORDER BY at_us DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(
             params![
@@ -238,12 +304,12 @@ impl Store {
                 i64::try_from(n).unwrap_or(i64::MAX)
             ],
             |r| {
-                let at: i64 = r.get(0)?;
+                let at_us: i64 = r.get(0)?;
                 let source: Option<String> = r.get(1)?;
                 let targets: String = r.get(2)?;
                 let text: String = r.get(3)?;
                 Ok(HistoryEntry {
-                    at: UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0)),
+                    at: UNIX_EPOCH + Duration::from_micros(u64::try_from(at_us).unwrap_or(0)),
                     source: source.as_deref().and_then(Lang::from_code),
                     targets: langs(&targets),
                     text,
@@ -442,10 +508,132 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("rows");
         assert!(
-            plan.iter()
-                .any(|p| p.contains("COVERING INDEX translations_by_user_day")),
+            plan.iter().any(|p| p.contains("USING PRIMARY KEY")),
             "{plan:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_message_redone_just_after_midnight_counts_once() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        let es = [lang("es")];
+        let admit = async |m: &str, t: SystemTime| {
+            store
+                .admit(&u, &msg(m), entry(&es, Some(m)), Some(5), t, KEEP)
+                .await
+                .expect("admit")
+        };
+        assert_eq!(
+            admit("a", at(0, SECONDS_PER_DAY - 1)).await,
+            Admission::Admitted { used: Some(1) }
+        );
+        // Redone after midnight: admitted (it was), not recorded again, not counted today.
+        assert_eq!(
+            admit("a", at(1, 1)).await,
+            Admission::Admitted { used: Some(1) }
+        );
+        assert_eq!(store.records_about(&u).expect("count"), 1);
+        assert_eq!(
+            admit("b", at(1, 2)).await,
+            Admission::Admitted { used: Some(1) }
+        );
+        assert_eq!(store.records_about(&u).expect("count"), 2);
+    }
+
+    #[tokio::test]
+    async fn requests_of_the_same_second_keep_their_order() {
+        let store = Store::in_memory().expect("store");
+        let u = user("1");
+        let es = [lang("es")];
+        for (i, m) in ["first", "second", "third"].into_iter().enumerate() {
+            let t = at(0, 7) + Duration::from_micros(i as u64);
+            store
+                .admit(&u, &msg(m), entry(&es, Some(m)), None, t, KEEP)
+                .await
+                .expect("admit");
+        }
+        let texts: Vec<String> = store
+            .history(&u, 10)
+            .expect("history")
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        assert_eq!(texts, ["third", "second", "first"]);
+    }
+
+    /// `translations` as version 0 of the schema made it.
+    const SCHEMA_V0: &str = "
+        CREATE TABLE translations (
+            platform TEXT NOT NULL, user TEXT NOT NULL, message TEXT NOT NULL,
+            at INTEGER NOT NULL, day INTEGER NOT NULL, source TEXT, targets TEXT NOT NULL,
+            text TEXT, PRIMARY KEY (platform, user, message));
+        CREATE INDEX translations_by_user_day ON translations (platform, user, day, message);
+        CREATE INDEX translations_by_age ON translations (at);";
+
+    #[tokio::test]
+    async fn a_version_0_database_is_migrated_with_its_history_in_order() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(SCHEMA_V0).expect("v0");
+        let t0 = 20_000 * SECONDS_PER_DAY + 100;
+        // Two rows in the same second, written "b" then "a"; one older; another user's.
+        for (user, message, at, text) in [
+            ("1", "m1", t0 - 50, Some("older")),
+            ("1", "m3", t0, Some("b")),
+            ("1", "m2", t0, Some("a")),
+            ("2", "m9", t0, None),
+        ] {
+            let day = at / SECONDS_PER_DAY;
+            conn.execute(
+                "INSERT INTO translations (platform, user, message, at, day, source, targets, text)
+                 VALUES ('telegram', ?1, ?2, ?3, ?4, 'en', 'es,fr', ?5)",
+                params![
+                    user,
+                    msg(message).to_string(),
+                    to_i64(at),
+                    to_i64(day),
+                    text
+                ],
+            )
+            .expect("v0 row");
+        }
+        let store = Store::init(conn, None).expect("migrated");
+        let u = user("1");
+        let h = store.history(&u, 10).expect("history");
+        let texts: Vec<&str> = h.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "older"]);
+        assert_eq!(h[2].at, UNIX_EPOCH + Duration::from_secs(t0 - 50));
+        assert_eq!(h[0].targets, [lang("es"), lang("fr")]);
+        assert_eq!(h[0].source, Some(lang("en")));
+        assert_eq!(store.records_about(&user("2")).expect("count"), 1);
+        // The quota still counts the day's rows, and a migrated message is not recorded twice.
+        let now = UNIX_EPOCH + Duration::from_secs(t0 + 1);
+        let redo = store
+            .admit(
+                &u,
+                &msg("m2"),
+                entry(&[lang("es")], None),
+                Some(10),
+                now,
+                KEEP,
+            )
+            .await
+            .expect("admit");
+        assert_eq!(redo, Admission::Admitted { used: Some(3) });
+        assert_eq!(store.records_about(&u).expect("count"), 3);
+        let conn = store.lock();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let left: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'translations%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tables");
+        assert_eq!(left, 2, "the table and its age index, nothing of version 0");
     }
 
     #[tokio::test]
