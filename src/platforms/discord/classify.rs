@@ -83,13 +83,20 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
     if !matches!(m.kind, MessageType::Regular | MessageType::InlineReply) {
         return Classified::Ignore("system");
     }
-    if m.content.trim().is_empty() {
+    // A message forwarded to the bot's DMs comes with empty content and the forwarded message
+    // in its snapshot; it is read like that text sent to the bot (as on Telegram, where a
+    // forward carries its text). In a server a forward cannot address the bot.
+    let content = match m.guild_id {
+        None if m.content.trim().is_empty() => forwarded(m).unwrap_or_default(),
+        _ => m.content.as_str(),
+    };
+    if content.trim().is_empty() {
         return Classified::Ignore("no_content");
     }
     let (chat_kind, text) = match m.guild_id {
         None => (
             ChatKind::Private,
-            from_prefix(&m.content, prefix).unwrap_or_else(|| m.content.clone()),
+            from_prefix(content, prefix).unwrap_or_else(|| content.to_string()),
         ),
         Some(_) => match addressed(m, me, prefix) {
             Some(text) => (ChatKind::Group, text),
@@ -113,6 +120,14 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
     }))
 }
 
+/// The text of the message `m` forwards, if it forwards one with text.
+fn forwarded(m: &Message) -> Option<&str> {
+    m.message_snapshots
+        .iter()
+        .map(|s| s.content.as_str())
+        .find(|t| !t.trim().is_empty())
+}
+
 /// The text of the message `m` replies to (type 19, whose `referenced_message` Discord includes
 /// unless that message was deleted), or of the message that one forwards. `None` when there is
 /// no text: an attachment-only message, or content the bot may not read (without the
@@ -122,13 +137,9 @@ fn quoted(m: &Message) -> Option<String> {
         return None;
     }
     let original = m.referenced_message.as_deref()?;
-    let forwarded = original
-        .message_snapshots
-        .iter()
-        .map(|s| s.content.as_str());
-    std::iter::once(original.content.as_str())
-        .chain(forwarded)
-        .find(|t| !t.trim().is_empty())
+    Some(original.content.as_str())
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| forwarded(original))
         .map(str::to_string)
 }
 
@@ -411,10 +422,9 @@ mod tests {
         assert_eq!(answered(&reply_to(serde_json::Value::Null)).quoted, None);
     }
 
-    #[test]
-    fn a_reply_to_a_forwarded_message_quotes_what_was_forwarded() {
-        let bob = user("1300000000000000002", "bob");
-        let mut forward = message_json("1300000000000000040", bob, "");
+    /// A forward of "Le train est annulé." by `author`, as Discord sends it.
+    fn forward_json(id: &str, author: serde_json::Value) -> serde_json::Value {
+        let mut forward = message_json(id, author, "");
         if let Some(m) = forward.as_object_mut() {
             m.insert(
                 "message_reference".into(),
@@ -427,6 +437,33 @@ mod tests {
                 "embeds": [], "type": 0, "flags": 0, "components": []
             }}]));
         }
+        forward
+    }
+
+    #[test]
+    fn a_message_forwarded_to_the_dms_is_read_as_its_text() {
+        let alice = user("1300000000000000001", "alice");
+        let dm: Message =
+            serde_json::from_value(forward_json("1300000000000000041", alice.clone()))
+                .expect("parses");
+        let i = answered(&dm);
+        assert_eq!(i.chat_kind, ChatKind::Private);
+        assert_eq!(i.text, "Le train est annulé.");
+        // In a server it addresses nobody.
+        let mut in_guild = forward_json("1300000000000000042", alice);
+        if let Some(m) = in_guild.as_object_mut() {
+            m.insert("guild_id".into(), GUILD.into());
+        }
+        let in_guild: Message = serde_json::from_value(in_guild).expect("parses");
+        assert!(matches!(
+            message(&in_guild, me(), "!"),
+            Classified::Ignore("no_content")
+        ));
+    }
+
+    #[test]
+    fn a_reply_to_a_forwarded_message_quotes_what_was_forwarded() {
+        let forward = forward_json("1300000000000000040", user("1300000000000000002", "bob"));
         assert_eq!(
             answered(&reply_to(forward)).quoted.as_deref(),
             Some("Le train est annulé.")
