@@ -4,8 +4,10 @@
 //! human, in a private chat; and in groups and supergroups only those addressed to the bot: a
 //! command (`/tr ...`, `/tr@ThisBot ...`; a command for another bot is not ours), a message
 //! mentioning `@ThisBot` (the mention is removed from the text), or a reply to one of the bot's
-//! messages. Everything else is *ignored on purpose* with a reason that is counted: edits,
-//! channel posts, messages from bots, stickers and other media without a caption, service
+//! messages. A message sent on behalf of a chat (an anonymous admin, someone writing as their
+//! channel) is a person's, and that chat is its user. Everything else is *ignored on purpose*
+//! with a reason that is counted: edits, channel posts (and their automatic copies in a
+//! discussion group), messages from bots, stickers and other media without a caption, service
 //! messages, group chatter not addressed to the bot, updates teloxide cannot parse, and every
 //! other update kind.
 //!
@@ -45,12 +47,20 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
     let Some(from) = &m.from else {
         return Classified::Ignore("no_sender");
     };
-    // An anonymous group admin writes as @GroupAnonymousBot (a "bot") on behalf of the group
-    // itself: a person, so answered like anyone else.
-    let anonymous_admin = m.sender_chat.as_ref().is_some_and(|c| c.id == m.chat.id);
-    if from.is_bot && !anonymous_admin {
+    // A channel's post copied into its discussion group (from "Telegram", 777000) is the
+    // channel's, not a person's.
+    if m.is_automatic_forward() {
+        return Classified::Ignore("channel_post");
+    }
+    // A message sent on behalf of a chat has a placeholder bot as `from`: @GroupAnonymousBot for
+    // an anonymous group admin, @Channel_Bot for someone writing as their channel. A person
+    // wrote it, so it is answered like anyone else, and the chat it was sent as is the user
+    // (for rate limits and quotas: the placeholder is shared by everyone, everywhere).
+    let on_behalf_of = m.sender_chat.as_ref().map(|c| c.id.0);
+    if from.is_bot && on_behalf_of.is_none() {
         return Classified::Ignore("from_bot");
     }
+    let user = on_behalf_of.map_or_else(|| from.id.0.to_string(), |chat| chat.to_string());
     let MessageKind::Common(common) = &m.kind else {
         return Classified::Ignore("service");
     };
@@ -90,7 +100,7 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
             chat: ChatKey::new(PlatformId::Telegram, m.chat.id.0.to_string()),
             id: id.into(),
         },
-        user: UserKey::new(PlatformId::Telegram, from.id.0.to_string()),
+        user: UserKey::new(PlatformId::Telegram, user),
         chat_kind,
         reply_to: Some(route(m).into()),
         text,
@@ -365,10 +375,35 @@ mod tests {
                 "sender_chat": group()
             }),
         );
+        let i = answered(&update("message", anonymous_admin));
+        assert_eq!(i.text, "/tr es hi");
         assert_eq!(
-            answered(&update("message", anonymous_admin)).text,
-            "/tr es hi"
+            &*i.user.user, "-100",
+            "the group is the user, not the placeholder"
         );
+        let as_channel = msg(
+            group(),
+            "/tr es hi",
+            json!({
+                "from": {"id": 136_817_688_u64, "is_bot": true, "first_name": "Channel",
+                         "username": "Channel_Bot"},
+                "sender_chat": {"id": -1_009_876, "type": "channel", "title": "Ann's channel"}
+            }),
+        );
+        assert_eq!(
+            &*answered(&update("message", as_channel)).user.user,
+            "-1009876"
+        );
+        let auto_forward = msg(
+            group(),
+            "/tr es news @ThisBot",
+            json!({
+                "from": {"id": 777_000, "is_bot": false, "first_name": "Telegram"},
+                "sender_chat": {"id": -1_009_876, "type": "channel", "title": "Ann's channel"},
+                "is_automatic_forward": true
+            }),
+        );
+        assert_eq!(ignored(&update("message", auto_forward)), "channel_post");
         let from_bot = msg(
             private(),
             "hi",
