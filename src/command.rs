@@ -147,6 +147,28 @@ struct Env<'a> {
     private: bool,
 }
 
+/// Every command name the parser knows (without the `/`), for platforms that spell commands
+/// their own way (Discord's `!` prefix).
+pub const NAMES: &[&str] = &[
+    "help",
+    "start",
+    "languages",
+    "langs",
+    "lang_list",
+    "lang",
+    "favorites",
+    "favourites",
+    "favs",
+    "history",
+    "forget",
+    "forgetme",
+    "status",
+    "breakers",
+    "tr",
+    "translate",
+    "t",
+];
+
 /// Parses one message. `original_chars` is the length before a platform cut it, if it did.
 pub fn parse(
     text: &str,
@@ -182,6 +204,7 @@ pub fn parse(
     };
     let request = if let Some(rest) = trimmed.strip_prefix('/') {
         let (name, args) = split_command(rest);
+        // Keep `NAMES` in step (a test checks it).
         match name.as_str() {
             "help" | "start" => return Ok(Command::Help),
             "languages" | "langs" | "lang_list" => return Ok(Command::Languages),
@@ -880,6 +903,19 @@ mod tests {
             parse("/frobnicate", None, LIMITS, &NONE),
             Err(ParseError::UnknownCommand(c)) if c == "frobnicate"
         ));
+    }
+
+    #[test]
+    fn every_listed_name_is_a_command_the_parser_knows() {
+        for name in NAMES {
+            assert!(
+                !matches!(
+                    parse(&format!("/{name} es hello"), None, LIMITS, &NONE),
+                    Err(ParseError::UnknownCommand(_))
+                ),
+                "/{name}"
+            );
+        }
     }
 
     #[test]

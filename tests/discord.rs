@@ -308,6 +308,81 @@ async fn what_is_not_for_the_bot_is_ignored_and_counted() {
 }
 
 #[tokio::test]
+async fn voice_messages_in_dms_are_fetched_without_the_token_and_transcribed() {
+    let provider = tolmach_testkit::FakeProvider::start()
+        .await
+        .expect("fake provider");
+    provider.set_transcription(tolmach_testkit::TranscriptionBehavior::Text(
+        "good morning".into(),
+    ));
+    let fake = world().await;
+    let dir = data_dir("voice");
+    let url = provider.base_url();
+    let app = start_bot(
+        &fake,
+        &dir,
+        &[
+            ("TOLMACH_TRANSCRIPTION_KIND", "openai"),
+            ("TOLMACH_TRANSCRIPTION_BASE_URL", &url),
+            ("TOLMACH_TRANSCRIPTION_MODEL", "whisper-large-v3"),
+        ],
+    )
+    .await;
+    let audio = b"OggS-fake-opus-voice-message".to_vec();
+    let audio_url = fake.add_attachment("voice-message.ogg", audio.clone());
+    let gone_url = format!("{}/attachments/1/gone.ogg", fake.rest_url());
+    // Bare: the transcription comes back. Then with default languages: translated.
+    let bare = fake.push_message(DcMessage::new(DM, &alice(), "").voice(&audio_url, 2.4, 28));
+    assert!(fake.wait_for_created(1, PATIENCE).await);
+    let lang = fake.user_message(DM, &alice(), "!lang es fr");
+    assert!(fake.wait_for_created(2, PATIENCE).await);
+    let with_defaults =
+        fake.push_message(DcMessage::new(DM, &alice(), "").voice(&audio_url, 2.4, 28));
+    assert!(fake.wait_for_created(3, PATIENCE).await);
+    let gone = fake.push_message(DcMessage::new(DM, &alice(), "").voice(&gone_url, 1.0, 10));
+    assert!(fake.wait_for_created(4, PATIENCE).await);
+    // In a server a voice message addresses nobody.
+    fake.push_message(DcMessage::new(GENERAL, &bob(), "").voice(&audio_url, 2.4, 28));
+    let marker = fake.user_message(GENERAL, &bob(), "!tr es hello");
+    assert!(fake.wait_for_created(5, PATIENCE).await);
+    common::settle(&app).await;
+    app.shutdown().await;
+
+    let reply = |id: u64| {
+        replies_to(&fake.created_messages(), id)
+            .first()
+            .map(|c| c.content.clone())
+            .unwrap_or_default()
+    };
+    let r = reply(bare);
+    assert!(
+        r.starts_with("You said: \u{201c}good morning\u{201d}"),
+        "{r}"
+    );
+    assert!(reply(lang).contains("Spanish"), "{}", reply(lang));
+    let r = reply(with_defaults);
+    assert!(r.contains("Buenos días") && r.contains("Bonjour"), "{r}");
+    let r = reply(gone);
+    assert!(r.contains("couldn't download that voice message"), "{r}");
+    assert_exactly_once(&fake, &[bare, lang, with_defaults, gone, marker]);
+
+    let recorded = provider.transcriptions();
+    assert_eq!(recorded.len(), 2, "the one not found was not sent");
+    assert!(recorded.iter().all(|t| t.file == audio));
+    let cdn: Vec<_> = fake
+        .rest_calls()
+        .into_iter()
+        .filter(|c| c.path.starts_with("/attachments/"))
+        .collect();
+    assert_eq!(cdn.len(), 3, "{cdn:?}");
+    assert!(
+        cdn.iter().all(|c| c.authorization.is_none()),
+        "the token never goes to the CDN"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn slash_and_message_commands_are_registered_deferred_and_answered() {
     let fake = world().await;
     let dir = data_dir("interactions");

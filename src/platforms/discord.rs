@@ -38,10 +38,10 @@ use tokio::sync::{mpsc, watch};
 use self::classify::{Classified, Identity, ReplyRoute};
 use self::rest::{Rest, RestError};
 use self::shard::{GatewayLink, ShardActor, ShardArgs};
-use super::{Connection, Platform, SendError};
+use super::{Connection, MediaError, Platform, SendError};
 use crate::config::DiscordConfig;
 use crate::delivery::pacing::Pacing;
-use crate::domain::{Inbound, MessageKey, Outbound, PlatformId};
+use crate::domain::{Inbound, MessageKey, Outbound, PlatformId, Voice};
 use crate::store::Store;
 use crate::supervision::{ActorKind, ChildSpec, Restart, Strategy, SupervisorTemplate};
 use crate::telemetry::metrics::Metrics;
@@ -50,6 +50,10 @@ use crate::telemetry::metrics::Metrics;
 pub const MAX_MESSAGE_LEN: usize = 2000;
 
 const STORE_KEY: &str = "discord";
+
+/// The largest voice message fetched. Discord's voice messages are Opus at about 32 kbit/s, so
+/// this is well over an hour; `transcription.max_duration` refuses long ones before any fetch.
+const MAX_VOICE_BYTES: u64 = 25 * 1024 * 1024;
 /// Discord's epoch (2015-01-01), in Unix milliseconds, for snowflake arithmetic.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 /// History pages are fetched this large, and at most this many pages per channel per recovery.
@@ -788,6 +792,11 @@ impl Platform for DiscordPlatform {
     async fn finish(&self, _deadline: tokio::time::Instant) {
         let mut state = self.lock();
         self.save_positions(&mut state);
+    }
+
+    /// A voice message's audio, from the attachment URL [`classify`] put in `file_id`.
+    async fn fetch_voice(&self, voice: &Voice) -> Result<Vec<u8>, MediaError> {
+        self.rest.download(&voice.file_id, MAX_VOICE_BYTES).await
     }
 }
 

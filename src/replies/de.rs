@@ -81,7 +81,8 @@ static WORDS: Words = Words {
                          noch einmal.",
     voice_not_transcribed: "Ich konnte diese Sprachnachricht nicht transkribieren: {reason}.",
     transcript_only: "Du hast gesagt: „{text}“\nUm eine Sprachnachricht zu übersetzen, gib ihr \
-                      eine Bildunterschrift wie /tr es,fr.",
+                      eine Bildunterschrift wie /tr es,fr oder leg deine Sprachen einmal mit \
+                      /lang es fr fest.",
     languages_header: "Ich kenne {count}:",
     not_a_command: "Ich übersetze Texte. Probier zum Beispiel „translate good morning to \
                     Spanish“ oder /tr es,fr good morning. /help zeigt alles, was ich verstehe.",

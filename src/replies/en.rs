@@ -79,7 +79,7 @@ pub(crate) static WORDS: Words = Words {
     voice_fetch_failed: "I couldn't download that voice message. Please try again.",
     voice_not_transcribed: "I couldn't transcribe that voice message: {reason}.",
     transcript_only: "You said: \u{201c}{text}\u{201d}\nTo translate a voice message, give it a \
-                      caption like /tr es,fr.",
+                      caption like /tr es,fr, or set your languages once with /lang es fr.",
     languages_header: "I know {count}:",
     not_a_command: "I translate text. Try: translate good morning to Spanish, or /tr es,fr good \
                     morning. /help shows everything I understand.",

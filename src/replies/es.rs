@@ -80,7 +80,7 @@ static WORDS: Words = Words {
     voice_fetch_failed: "No pude descargar ese mensaje de voz. Inténtalo de nuevo.",
     voice_not_transcribed: "No pude transcribir ese mensaje de voz: {reason}.",
     transcript_only: "Dijiste: «{text}»\nPara traducir un mensaje de voz, añádele una leyenda \
-                      como /tr es,fr.",
+                      como /tr es,fr o fija tus idiomas una vez con /lang es fr.",
     languages_header: "Conozco {count}:",
     not_a_command: "Traduzco textos. Prueba con «translate good morning to Spanish» o con /tr \
                     es,fr good morning. /help muestra todo lo que entiendo.",

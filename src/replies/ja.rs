@@ -81,7 +81,7 @@ static WORDS: Words = Words {
     voice_fetch_failed: "音声メッセージをダウンロードできませんでした。もう一度お試しください。",
     voice_not_transcribed: "音声メッセージを文字起こしできませんでした（{reason}）。",
     transcript_only: "聞き取った内容：「{text}」\n音声メッセージを翻訳するには、「/tr es,fr」の\
-                      ようなキャプションを付けてください。",
+                      ようなキャプションを付けるか、「/lang es fr」で言語を設定してください。",
     languages_header: "{count}に対応しています：",
     not_a_command: "テキストを翻訳するボットです。「translate good morning to Spanish」や\
                     「/tr es,fr good morning」のように送ってください。「/help」で使い方を\

@@ -86,7 +86,7 @@ static WORDS: Words = Words {
     voice_fetch_failed: "Не удалось скачать это голосовое сообщение. Попробуйте ещё раз.",
     voice_not_transcribed: "Не удалось распознать это голосовое сообщение: {reason}.",
     transcript_only: "Вы сказали: «{text}»\nЧтобы перевести голосовое сообщение, добавьте к нему \
-                      подпись, например /tr es,fr.",
+                      подпись, например /tr es,fr, или задайте языки один раз командой /lang es fr.",
     languages_header: "Я знаю {count}:",
     not_a_command: "Я перевожу текст. Попробуйте «translate good morning to Spanish» или /tr \
                     es,fr good morning. /help покажет всё, что я понимаю.",

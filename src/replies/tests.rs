@@ -666,7 +666,7 @@ fn user_text_is_never_taken_for_a_placeholder() {
     assert_eq!(
         transcript_only(en, "{text} and {reason}"),
         "You said: \u{201c}{text} and {reason}\u{201d}\nTo translate a voice message, give it a \
-         caption like /tr es,fr."
+         caption like /tr es,fr, or set your languages once with /lang es fr."
     );
     let unknown = parse_error(
         en,

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serenity::model::application::{CommandDataOptionValue, CommandInteraction, CommandType};
-use serenity::model::channel::{Message, MessageType};
+use serenity::model::channel::{Message, MessageFlags, MessageType};
 
-use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, UserKey};
+use crate::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, UserKey, Voice};
 
 /// The slash command's name.
 pub const SLASH_COMMAND: &str = "translate";
@@ -90,7 +90,10 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
         None if m.content.trim().is_empty() => forwarded(m).unwrap_or_default(),
         _ => m.content.as_str(),
     };
-    if content.trim().is_empty() {
+    // A voice message in the DMs is transcribed, then translated like text; in a server it
+    // cannot address the bot.
+    let voice = voice(m).filter(|_| m.guild_id.is_none());
+    if content.trim().is_empty() && voice.is_none() {
         return Classified::Ignore("no_content");
     }
     let (chat_kind, text) = match m.guild_id {
@@ -115,9 +118,30 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
         truncated: None,
         quoted: quoted(m),
         user_language: None,
-        voice: None,
+        voice,
         received_at: SystemTime::now(),
     }))
+}
+
+/// The voice message `m` is (flag `IS_VOICE_MESSAGE`: one audio attachment), with the
+/// attachment's URL as the handle to fetch it by.
+fn voice(m: &Message) -> Option<Voice> {
+    if !m
+        .flags
+        .is_some_and(|f| f.contains(MessageFlags::IS_VOICE_MESSAGE))
+    {
+        return None;
+    }
+    let audio = m.attachments.first()?;
+    Some(Voice {
+        file_id: audio.url.as_str().into(),
+        // Whole seconds, rounded up; a duration Discord did not give counts as none.
+        duration_secs: audio
+            .duration_secs
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .map_or(0, |d| d.ceil().min(f64::from(u32::MAX)) as u32),
+        mime_type: audio.content_type.as_deref().map(Arc::from),
+    })
 }
 
 /// The text of the message `m` forwards, if it forwards one with text.
@@ -147,16 +171,7 @@ fn quoted(m: &Message) -> Option<String> {
 fn from_prefix(content: &str, prefix: &str) -> Option<String> {
     let rest = content.trim_start().strip_prefix(prefix)?;
     let word = rest.split_whitespace().next()?;
-    let known = [
-        "tr",
-        "translate",
-        "t",
-        "help",
-        "start",
-        "languages",
-        "langs",
-    ];
-    known
+    crate::command::NAMES
         .iter()
         .any(|k| word.eq_ignore_ascii_case(k))
         .then(|| format!("/{rest}"))
@@ -301,6 +316,11 @@ mod tests {
     fn prefix_commands_become_slash_commands() {
         assert_eq!(from_prefix("!tr es hi", "!").as_deref(), Some("/tr es hi"));
         assert_eq!(from_prefix("  !HELP", "!").as_deref(), Some("/HELP"));
+        assert_eq!(
+            from_prefix("!lang es fr", "!").as_deref(),
+            Some("/lang es fr")
+        );
+        assert_eq!(from_prefix("!history", "!").as_deref(), Some("/history"));
         assert_eq!(from_prefix("!wow", "!"), None);
         assert_eq!(from_prefix("hello", "!"), None);
         assert_eq!(locale_language("pt-BR"), "pt");

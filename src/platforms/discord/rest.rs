@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serenity::http::{LightMethod, Request, Route};
 use serenity::model::id::{ApplicationId, ChannelId, InteractionId, MessageId};
 
-use crate::platforms::SendError;
+use crate::platforms::{MediaError, SendError};
 use crate::secret::Secret;
 
 /// How a REST call failed.
@@ -68,6 +68,41 @@ impl Rest {
             authorization: Secret::new(format!("Bot {}", token.expose())),
             base: api_url.as_str().trim_end_matches('/').to_string(),
         }
+    }
+
+    /// Downloads an attachment (a voice message) from the URL Discord gave for it, without the
+    /// bot's token (the CDN needs none), at most `max` bytes.
+    pub async fn download(&self, url: &str, max: u64) -> Result<Vec<u8>, MediaError> {
+        let fetch = |what: &str| MediaError::Fetch(what.to_string());
+        let url = url::Url::parse(url).map_err(|_| fetch("not a URL"))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(fetch("not an HTTP URL"));
+        }
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| MediaError::Fetch(describe_network(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(MediaError::Fetch(format!("HTTP {status}")));
+        }
+        if let Some(len) = response.content_length().filter(|&n| n > max) {
+            return Err(MediaError::TooLarge(len));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| MediaError::Fetch(describe_network(&e)))?
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max {
+                return Err(MediaError::TooLarge(bytes.len() as u64));
+            }
+        }
+        Ok(bytes)
     }
 
     /// Runs one request; the successful response, or a classified error.
@@ -304,6 +339,11 @@ fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
 }
 
 fn network(e: reqwest::Error) -> RestError {
+    RestError::Transient(describe_network(&e))
+}
+
+/// What went wrong, without the URL (an attachment's URL is the user's content).
+fn describe_network(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -311,7 +351,7 @@ fn network(e: reqwest::Error) -> RestError {
     } else {
         "network error"
     };
-    RestError::Transient(what.to_string())
+    what.to_string()
 }
 
 trait ClassifyName {

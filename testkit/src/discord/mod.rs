@@ -362,6 +362,23 @@ impl DcMessage {
         self
     }
 
+    /// Makes it a voice message (flag `IS_VOICE_MESSAGE`) of `duration_secs`, its audio at
+    /// `url` (from [`FakeDiscord::add_attachment`]).
+    pub fn voice(mut self, url: &str, duration_secs: f64, size: u64) -> DcMessage {
+        self.attachments.push(json!({
+            "id": "1400000000000000001",
+            "filename": "voice-message.ogg",
+            "size": size,
+            "url": url,
+            "proxy_url": url,
+            "content_type": "audio/ogg",
+            "duration_secs": duration_secs,
+            "waveform": "AAAAAAAAAAAA",
+        }));
+        self.extra.insert("flags".into(), json!(1 << 13));
+        self
+    }
+
     /// Adds an embed object.
     pub fn embed(mut self, embed: Value) -> DcMessage {
         self.embeds.push(embed);
@@ -719,6 +736,17 @@ impl FakeDiscord {
     /// `DISCORD_API_URL` gets. Routes are under `/api/v10`.
     pub fn rest_url(&self) -> String {
         format!("http://{}", self.rest_addr)
+    }
+
+    /// Serves `bytes` on the fake's CDN as attachment `filename`; the URL to put in an
+    /// attachment object ([`DcMessage::attachment`]).
+    pub fn add_attachment(&self, filename: &str, bytes: Vec<u8>) -> String {
+        let path = self.shared.mutate(|s| {
+            let path = format!("/attachments/{}/{filename}", s.next_id());
+            s.attachment_files.insert(path.clone(), bytes);
+            path
+        });
+        format!("{}{path}", self.rest_url())
     }
 
     /// `ws://127.0.0.1:PORT`, the URL `GET /gateway` returns.

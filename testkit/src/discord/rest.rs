@@ -484,6 +484,9 @@ async fn handle(shared: &Shared, hang_up: &Notify, request: Request<Incoming>) -
     };
     let authorization = header_of(header::AUTHORIZATION);
     let content_type = header_of(header::CONTENT_TYPE);
+    if path.starts_with("/attachments/") {
+        return cdn(shared, &method, &path, authorization);
+    }
     let (json, files) = read_body(parts, body, content_type.as_deref()).await;
     let route = parse_route(&method, &path);
     let bucket = route.bucket();
@@ -536,6 +539,33 @@ async fn handle(shared: &Shared, hang_up: &Notify, request: Request<Incoming>) -
         }
         None => hang_up_now(hang_up).await,
     }
+}
+
+/// The CDN: `GET /attachments/…` answers a file added with
+/// [`FakeDiscord::add_attachment`](super::FakeDiscord::add_attachment), else 404. Recorded
+/// among the REST calls (with its `Authorization` header, which the real CDN does not need).
+fn cdn(shared: &Shared, method: &str, path: &str, authorization: Option<String>) -> Response<Body> {
+    let file = shared.mutate(|s| {
+        let file = s.attachment_files.get(path).cloned();
+        s.rest_calls.push(RestCall {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: None,
+            authorization,
+            content_type: None,
+            body: Value::Null,
+            status: if file.is_some() { 200 } else { 404 },
+            at: Instant::now(),
+        });
+        file
+    });
+    let (status, body) = match (method, file) {
+        ("GET", Some(bytes)) => (StatusCode::OK, Body::from(bytes)),
+        _ => (StatusCode::NOT_FOUND, Body::empty()),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
 }
 
 // ---------------------------------------------------------------------------------------

@@ -218,6 +218,8 @@ pub(crate) struct State {
     pub(crate) interactions: HashMap<String, InteractionState>,
     pub(crate) rest_calls: Vec<RestCall>,
     pub(crate) faults: VecDeque<QueuedFault>,
+    /// Files the CDN serves, by path (`/attachments/…`).
+    pub(crate) attachment_files: HashMap<String, Vec<u8>>,
 
     pub(crate) sessions: Vec<Session>,
     pub(crate) conns: HashMap<u64, Conn>,
@@ -253,6 +255,7 @@ impl State {
             interactions: HashMap::new(),
             rest_calls: Vec::new(),
             faults: VecDeque::new(),
+            attachment_files: HashMap::new(),
             sessions: Vec::new(),
             conns: HashMap::new(),
             next_conn: 0,
