@@ -399,6 +399,16 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(20_000 * SECONDS_PER_DAY + days * SECONDS_PER_DAY + secs)
     }
 
+    /// The texts of the user's history, newest first.
+    fn history_texts(store: &Store, u: &UserKey) -> Vec<String> {
+        store
+            .history(u, 10)
+            .expect("history")
+            .into_iter()
+            .map(|e| e.text)
+            .collect()
+    }
+
     fn entry<'a>(targets: &'a [&'static Lang], text: Option<&'a str>) -> Entry<'a> {
         Entry {
             source: None,
@@ -553,12 +563,7 @@ mod tests {
                 .await
                 .expect("admit");
         }
-        let texts: Vec<String> = store
-            .history(&u, 10)
-            .expect("history")
-            .into_iter()
-            .map(|e| e.text)
-            .collect();
+        let texts = history_texts(&store, &u);
         assert_eq!(texts, ["third", "second", "first"]);
     }
 
@@ -742,12 +747,7 @@ mod tests {
             )
             .await
             .expect("admit");
-        let texts: Vec<String> = store
-            .history(&u, 10)
-            .expect("history")
-            .into_iter()
-            .map(|e| e.text)
-            .collect();
+        let texts = history_texts(&store, &u);
         assert_eq!(texts, ["new"]);
     }
 }
