@@ -37,11 +37,13 @@
 //!   [`FakeDiscord::add_text_channel`], [`FakeDiscord::add_dm_channel`]);
 //! * **the users**: [`FakeDiscord::user_message`], [`FakeDiscord::user_reply`] and
 //!   [`FakeDiscord::push_message`] (a [`DcMessage`] with full control: bot or webhook
-//!   authors, other message types, attachments, or a message that only lands in the
-//!   history) store a message in the channel's history *and* dispatch `MESSAGE_CREATE` to
+//!   authors, other message types, attachments, voice messages, or a message that only lands
+//!   in the history) store a message in the channel's history *and* dispatch `MESSAGE_CREATE` to
 //!   the gateway session of the right shard; [`FakeDiscord::slash_command`] and
 //!   [`FakeDiscord::message_command`] dispatch `INTERACTION_CREATE`;
-//! * **the bot's side**: every REST request is recorded ([`FakeDiscord::rest_calls`]), as
+//! * **the CDN**: [`FakeDiscord::add_attachment`] serves a file under `/attachments/` on the
+//!   REST address and returns its URL, for an attachment object;
+//! * **the bot's side**: every REST request (CDN downloads included) is recorded ([`FakeDiscord::rest_calls`]), as
 //!   are the accepted messages ([`FakeDiscord::created_messages`]), interaction responses
 //!   ([`FakeDiscord::interaction_callbacks`], [`FakeDiscord::interaction_edits`],
 //!   [`FakeDiscord::followups`]), registered commands ([`FakeDiscord::commands`]) and every
