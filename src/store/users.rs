@@ -60,12 +60,12 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         return Ok(());
     }
     let tx = conn.transaction()?;
-    let old: i64 = tx.query_row(
+    let old = tx.query_row(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'translations'",
         [],
-        |r| r.get(0),
-    )?;
-    if old > 0 {
+        |r| r.get::<_, i64>(0),
+    )? > 0;
+    if old {
         tx.execute_batch(
             "DROP INDEX IF EXISTS translations_by_user_day;
              DROP INDEX IF EXISTS translations_by_day;
@@ -74,7 +74,7 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
     }
     tx.execute_batch(TRANSLATIONS)?;
-    if old > 0 {
+    if old {
         let copied = tx.execute(
             "INSERT OR IGNORE INTO translations
              (platform, user, day, message, at_us, source, targets, text)

@@ -60,7 +60,6 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
     if from.is_bot && on_behalf_of.is_none() {
         return Classified::Ignore("from_bot");
     }
-    let user = on_behalf_of.map_or_else(|| from.id.0.to_string(), |chat| chat.to_string());
     let MessageKind::Common(common) = &m.kind else {
         return Classified::Ignore("service");
     };
@@ -100,7 +99,10 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
             chat: ChatKey::new(PlatformId::Telegram, m.chat.id.0.to_string()),
             id: id.into(),
         },
-        user: UserKey::new(PlatformId::Telegram, user),
+        user: UserKey::new(
+            PlatformId::Telegram,
+            on_behalf_of.map_or_else(|| from.id.0.to_string(), |chat| chat.to_string()),
+        ),
         chat_kind,
         reply_to: Some(route(m).into()),
         text,
