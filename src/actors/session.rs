@@ -152,9 +152,8 @@ impl SessionState {
             if conv.actor.cast(ConversationMsg::Work).is_ok() {
                 return;
             }
-            // It is stopping; its termination event will arrive. Start a fresh one now.
-            let id = conv.actor.get_id();
-            self.by_id.remove(&id);
+            // It is stopping (killed, failed or idle). Start a fresh one now; its termination
+            // event will still arrive, and a kill or failure is counted as a restart then.
             self.conversations.remove(&chat);
         }
         if self.restarts.get(&chat).is_some_and(|r| r.scheduled) {
@@ -204,18 +203,23 @@ impl SessionState {
         let Some(chat) = self.by_id.remove(&id) else {
             return Ok(());
         };
-        if self
-            .conversations
-            .get(&chat)
-            .is_some_and(|c| c.actor.get_id() == id)
-        {
-            self.conversations.remove(&chat);
-        }
+        // A message for the chat found it stopping and started its replacement already.
+        let replaced = match self.conversations.get(&chat) {
+            Some(c) if c.actor.get_id() == id => {
+                self.conversations.remove(&chat);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
         self.args.watch.bump();
         if self.shutting_down {
             return Ok(());
         }
         if !exit.is_abnormal() {
+            if replaced {
+                return Ok(());
+            }
             self.restarts.remove(&chat);
             if self.args.deps.ledger.has_pending(&chat) && !self.conversations.contains_key(&chat) {
                 self.spawn(myself, chat).await;
@@ -268,6 +272,9 @@ impl SessionState {
             delay_ms = delay.as_millis() as u64,
             "restarting conversation"
         );
+        if replaced {
+            return Ok(()); // The replacement is running.
+        }
         if delay.is_zero() {
             if !self.conversations.contains_key(&chat) {
                 self.spawn(myself, chat).await;
