@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{PATIENCE, settle, start};
 use tolmach::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, UserKey};
+use tolmach::supervision::ActorKind;
 use tolmach::telemetry::metrics::Metric;
 
 #[tokio::test]
@@ -250,5 +251,42 @@ async fn metrics_are_served_over_http() {
         assert!(body.contains(needle), "missing {needle} in:\n{body}");
     }
     assert!(!body.contains("u\""), "no user ids as labels");
+    app.shutdown().await;
+}
+
+/// A chat's conversation stops after `conversation.idle_timeout` without messages, which frees
+/// its actor; the chat's next message starts a new one and is answered. An idle stop is not a
+/// restart.
+#[tokio::test]
+async fn an_idle_conversation_stops_and_its_chat_is_answered_again() {
+    let (app, platform) = start(&[("TOLMACH_CONVERSATION_IDLE_TIMEOUT", "100ms")]).await;
+    let conversation_of = |tree: &tolmach::supervision::TreeNode, chat: &str| {
+        tree.walk()
+            .iter()
+            .find(|(_, n)| n.kind == ActorKind::Conversation && n.id == chat)
+            .and_then(|(_, n)| n.actor_id())
+    };
+
+    let first = platform.push("idle-chat", "u1", "/tr es good morning");
+    assert!(platform.wait_for_replies(1, PATIENCE).await);
+    let (_, stopped) = app
+        .wait_for_tree(PATIENCE, |t| conversation_of(t, "idle-chat").is_none())
+        .await;
+    assert!(stopped, "the idle conversation was not stopped");
+
+    let second = platform.push("idle-chat", "u1", "/tr fr good evening");
+    assert!(platform.wait_for_replies(2, PATIENCE).await);
+    settle(&app).await;
+    assert_eq!(platform.replies_to(&first).len(), 1);
+    let replies = platform.replies_to(&second);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].text.contains("Bonsoir"), "{}", replies[0].text);
+    assert_eq!(
+        app.metrics()
+            .sample(Metric::ActorRestarts, &[("kind", "conversation")])
+            .unwrap_or(0.0),
+        0.0,
+        "an idle stop is not a restart"
+    );
     app.shutdown().await;
 }

@@ -8,8 +8,9 @@
 //! from the ledger and cannot be answered twice.
 //!
 //! A message that has already crashed `max_attempts` conversations is answered with an apology
-//! instead of being tried again. After `idle_timeout` without work the actor stops itself; the
-//! session starts a new one when the chat speaks again.
+//! instead of being tried again. Asked by its session ([`ConversationMsg::IdleCheck`]) after
+//! `idle_timeout` without work, the actor stops itself; the session starts a new one when the
+//! chat speaks again. It keeps no timer of its own: see the session's module docs.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -73,7 +74,8 @@ pub struct VoiceDeps {
 pub enum ConversationMsg {
     /// The chat has pending messages.
     Work,
-    /// The idle timer fired: stop if nothing happened for `idle_timeout`.
+    /// The session's idle sweep: stop if nothing is pending and nothing happened for
+    /// `idle_timeout`.
     IdleCheck,
 }
 
@@ -86,8 +88,6 @@ pub struct ConversationState {
     chat: ChatKey,
     deps: Arc<ConversationDeps>,
     last_activity: Instant,
-    /// An idle check is scheduled (at most one at a time).
-    idle_timer: bool,
 }
 
 /// See the module docs.
@@ -109,7 +109,6 @@ impl Actor for Conversation {
             chat: args.chat,
             deps: args.deps,
             last_activity: Instant::now(),
-            idle_timer: false,
         })
     }
 
@@ -122,12 +121,6 @@ impl Actor for Conversation {
         match msg {
             ConversationMsg::Work => {
                 let Some(work) = state.deps.ledger.next(&state.chat) else {
-                    if !state.idle_timer {
-                        state.idle_timer = true;
-                        myself.send_after(state.deps.config.idle_timeout, || {
-                            ConversationMsg::IdleCheck
-                        });
-                    }
                     return Ok(());
                 };
                 state.last_activity = Instant::now();
@@ -156,21 +149,16 @@ impl Actor for Conversation {
                     Box::pin(answer(&state.deps, &work)).instrument(span).await
                 };
                 state.deps.ledger.resolve(&work.inbound.key, resolution);
+                state.last_activity = Instant::now();
                 // One message per handler call, so a stop request is seen between messages.
                 myself.cast(ConversationMsg::Work)?;
             }
             ConversationMsg::IdleCheck => {
-                state.idle_timer = false;
-                let idle = state.last_activity.elapsed();
-                let timeout = state.deps.config.idle_timeout;
                 if state.deps.ledger.has_pending(&state.chat) {
                     myself.cast(ConversationMsg::Work)?;
-                } else if idle >= timeout {
+                } else if state.last_activity.elapsed() >= state.deps.config.idle_timeout {
                     tracing::debug!(chat = %state.chat, "conversation idle; stopping");
                     myself.stop(Some("idle".into()));
-                } else {
-                    state.idle_timer = true;
-                    myself.send_after(timeout - idle, || ConversationMsg::IdleCheck);
                 }
             }
         }

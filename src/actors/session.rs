@@ -11,6 +11,12 @@
 //! first takes the lock, then scans the ledger for chats with pending messages. So every message
 //! accepted by a dying incarnation's pump is seen by the next incarnation, and a message is
 //! never taken from the platform by two pumps at once.
+//!
+//! Idle conversations: the session, not each conversation, keeps the clock. Every quarter of
+//! `conversation.idle_timeout` one sweep asks the conversations it has not routed anything to
+//! for that long to check themselves ([`ConversationMsg::IdleCheck`]); a conversation with
+//! nothing pending and nothing done for `idle_timeout` stops. One timer per session instead of
+//! one per conversation: a tokio task and a timer-wheel entry less for each live chat.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +52,8 @@ pub enum SessionMsg {
         deadline: Instant,
         reply: RpcReplyPort<ShutdownReport>,
     },
+    /// Ask the conversations not routed to for `idle_timeout` whether they are idle.
+    IdleSweep,
     /// The conversations, as tree nodes.
     Describe {
         deadline: Instant,
@@ -73,6 +81,8 @@ pub struct SessionArgs {
 struct Conv {
     actor: ActorRef<ConversationMsg>,
     started: u64,
+    /// When the session last nudged it (or started it).
+    last_routed: Instant,
 }
 
 #[derive(Default)]
@@ -91,6 +101,8 @@ pub struct SessionState {
     window: RestartWindow,
     starts: u64,
     pump: Option<OwnedTask>,
+    /// Sends [`SessionMsg::IdleSweep`] periodically.
+    sweeper: Option<OwnedTask>,
     shutting_down: bool,
 }
 
@@ -148,8 +160,9 @@ impl SessionState {
     }
 
     async fn route(&mut self, myself: &ActorRef<SessionMsg>, chat: ChatKey) {
-        if let Some(conv) = self.conversations.get(&chat) {
+        if let Some(conv) = self.conversations.get_mut(&chat) {
             if conv.actor.cast(ConversationMsg::Work).is_ok() {
+                conv.last_routed = Instant::now();
                 return;
             }
             // It is stopping (killed, failed or idle). Start a fresh one now; its termination
@@ -176,6 +189,7 @@ impl SessionState {
                     Conv {
                         actor,
                         started: self.starts,
+                        last_routed: Instant::now(),
                     },
                 );
                 self.args.watch.bump();
@@ -291,6 +305,18 @@ impl SessionState {
         Ok(())
     }
 
+    /// See the module docs. A conversation that is still busy, or was active more recently
+    /// than the session knows, stays; the next sweep asks again.
+    fn sweep_idle(&mut self) {
+        let timeout = self.args.deps.config.idle_timeout;
+        let now = Instant::now();
+        for conv in self.conversations.values() {
+            if now.saturating_duration_since(conv.last_routed) >= timeout {
+                let _ = conv.actor.cast(ConversationMsg::IdleCheck);
+            }
+        }
+    }
+
     fn describe(&self) -> Vec<TreeNode> {
         let mut convs: Vec<(&ChatKey, &Conv)> = self.conversations.iter().collect();
         convs.sort_by_key(|(_, c)| c.started);
@@ -324,6 +350,7 @@ impl SessionState {
     async fn stop_all(&mut self, deadline: Instant) -> ShutdownReport {
         self.shutting_down = true;
         self.pump = None;
+        self.sweeper = None;
         let mut convs: Vec<(ChatKey, Conv)> = self.conversations.drain().collect();
         self.by_id.clear();
         convs.sort_by_key(|(_, c)| std::cmp::Reverse(c.started));
@@ -362,6 +389,20 @@ impl Actor for Session {
             args.exhausted.clone(),
             args.deps.log_user_text,
         ));
+        let period = (args.deps.config.idle_timeout / 4).max(Duration::from_millis(1));
+        let sweeper = OwnedTask::spawn({
+            let session = myself.clone();
+            async move {
+                let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if session.cast(SessionMsg::IdleSweep).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
         tracing::debug!(platform = args.platform.id().as_str(), "session started");
         Ok(SessionState {
             window: RestartWindow::new(args.intensity),
@@ -371,6 +412,7 @@ impl Actor for Session {
             restarts: HashMap::new(),
             starts: 0,
             pump: Some(pump),
+            sweeper: Some(sweeper),
             shutting_down: false,
         })
     }
@@ -418,6 +460,11 @@ impl Actor for Session {
                 let report = state.stop_all(deadline).await;
                 let _ = reply.send(report);
                 myself.stop(Some("shutdown".into()));
+            }
+            SessionMsg::IdleSweep => {
+                if !state.shutting_down {
+                    state.sweep_idle();
+                }
             }
             SessionMsg::Describe { reply, .. } => {
                 let _ = reply.send(state.describe());
