@@ -52,6 +52,7 @@ impl CountingPlatform {
             quoted: None,
             user_language: None,
             voice: None,
+            unreadable: false,
             received_at: std::time::SystemTime::now(),
         };
         if let Some(tx) = self.tx.lock().expect("lock").as_ref() {

@@ -150,6 +150,10 @@ pub struct Inbound {
     pub user_language: Option<Arc<str>>,
     /// A voice message to transcribe; `text` then holds its caption (possibly empty).
     pub voice: Option<Voice>,
+    /// The message holds nothing the bot can read (a sticker, a photo or a file without a
+    /// caption): it is answered with a hint. Platforms set it only in private chats; in a group
+    /// such a message is ignored.
+    pub unreadable: bool,
     pub received_at: SystemTime,
 }
 

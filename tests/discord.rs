@@ -278,6 +278,18 @@ async fn what_is_not_for_the_bot_is_ignored_and_counted() {
     fake.user_message(GENERAL, &robot, "!tr es hello");
     fake.push_message(DcMessage::new(GENERAL, &bob(), "!tr es hello").webhook(77));
     fake.push_message(DcMessage::new(GENERAL, &bob(), "").kind(7)); // a member joined
+    let picture = |channel| {
+        DcMessage::new(channel, &bob(), "").attachment(
+            1,
+            "cat.png",
+            "image/png",
+            10,
+            "https://cdn.discordapp.com/attachments/1/2/cat.png",
+        )
+    };
+    fake.push_message(picture(GENERAL)); // nothing to read, in a server: chatter
+    // Nothing to read in a DM: answered with what the bot reads.
+    let dm_picture = fake.push_message(picture(DM));
     fake.user_message(GENERAL, &bob(), "!nonsense es hello");
     // The last ones are answered; the bot's own replies come back over the gateway. Events
     // reach the platform in gateway order, so once the second reply is out, the first reply's
@@ -302,8 +314,16 @@ async fn what_is_not_for_the_bot_is_ignored_and_counted() {
     );
     assert_eq!(ignored("webhook"), Some(1.0));
     assert_eq!(ignored("system"), Some(1.0));
+    assert_eq!(ignored("no_content"), Some(1.0));
     app.shutdown().await;
-    assert_exactly_once(&fake, &[last, marker]);
+    assert_exactly_once(&fake, &[dm_picture, last, marker]);
+    let hint = fake
+        .created_messages()
+        .into_iter()
+        .find(|c| c.message_reference == Some(dm_picture))
+        .map(|c| c.content)
+        .unwrap_or_default();
+    assert!(hint.contains("can't read that kind of message"), "{hint}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

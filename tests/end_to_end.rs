@@ -121,6 +121,7 @@ async fn a_redelivered_message_is_answered_once() {
         quoted: None,
         user_language: None,
         voice: None,
+        unreadable: false,
         received_at: std::time::SystemTime::now(),
     };
     platform.push_inbound(inbound.clone());

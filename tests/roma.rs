@@ -252,6 +252,7 @@ async fn history_is_not_kept_in_groups_by_default() {
         user_language: None,
         quoted: None,
         voice: None,
+        unreadable: false,
         received_at: SystemTime::now(),
     };
     platform.push_inbound(group("g1", "/tr es group text"));

@@ -396,10 +396,24 @@ async fn ignored_updates_are_counted_and_confirmed() {
     let group = TgChat::group(-77, "G");
     let bob = TgUser::new(50, "Bob");
     fake.send_text(&group, &bob, "not for the bot");
-    fake.push_message(MessageBuilder::sticker(&TgChat::private(50, "Bob"), &bob));
+    fake.push_message(MessageBuilder::sticker(&group, &bob));
+    // A sticker in a private chat is answered: with what the bot can read.
+    let sticker = fake.push_message(MessageBuilder::sticker(&TgChat::private(50, "Bob"), &bob));
     let last = fake.send_text(&TgChat::private(50, "Bob"), &bob, "/tr es yes");
-    assert!(fake.wait_for_sent(1, PATIENCE).await);
+    assert!(fake.wait_for_sent(2, PATIENCE).await);
     common::settle(&app).await;
+    let mid = fake.message_id_of(sticker);
+    let hints: Vec<String> = fake
+        .sent()
+        .into_iter()
+        .filter(|s| s.reply_to_message_id == mid)
+        .map(|s| s.text)
+        .collect();
+    assert_eq!(hints.len(), 1, "{hints:?}");
+    assert!(
+        hints[0].contains("can't read that kind of message"),
+        "{hints:?}"
+    );
     let m = app.metrics();
     assert_eq!(
         m.sample(

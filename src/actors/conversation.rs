@@ -331,6 +331,9 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
         max_targets: deps.config.max_targets,
     };
     let reply = |text: String, outcome| Resolution::Reply { text, outcome };
+    if inbound.unreadable {
+        return reply(replies::unreadable(loc), ReplyOutcome::Rejected);
+    }
     let defaults = deps.store.defaults(&inbound.user).unwrap_or_else(|e| {
         tracing::warn!(key = %inbound.key, error = %e, "cannot read the user's settings");
         Vec::new()

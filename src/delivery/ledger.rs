@@ -406,6 +406,7 @@ mod tests {
             quoted: None,
             user_language: None,
             voice: None,
+            unreadable: false,
             received_at: SystemTime::now(),
         }
     }

@@ -89,6 +89,7 @@ fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<
             quoted: None,
             user_language: None,
             voice: None,
+            unreadable: false,
             received_at: SystemTime::now(),
         };
         if tx.blocking_send(inbound).is_err() {

@@ -65,6 +65,7 @@ impl MemoryPlatform {
             quoted: None,
             user_language: None,
             voice: None,
+            unreadable: false,
             received_at: SystemTime::now(),
         };
         let key = inbound.key.clone();

@@ -88,6 +88,8 @@ static WORDS: Words = Words {
                     Spanish“ oder /tr es,fr good morning. /help zeigt alles, was ich verstehe.",
     empty: "Diese Nachricht ist leer. Schick mir etwas zum Übersetzen, z. B. /tr es good \
             morning.",
+    unreadable: "Diese Art von Nachricht kann ich nicht lesen. Schick mir Text zum Übersetzen, \
+                 z. B. /tr es good morning.",
     no_text: "Was soll ich übersetzen? Schreib den Text hinter die Sprachen, z. B. /tr es,fr \
               good morning.",
     which_language: "In welche Sprache? Zum Beispiel /tr es good morning – oder leg mit /lang es \

@@ -84,6 +84,8 @@ pub(crate) static WORDS: Words = Words {
     not_a_command: "I translate text. Try: translate good morning to Spanish, or /tr es,fr good \
                     morning. /help shows everything I understand.",
     empty: "That message is empty. Send me something to translate, e.g. /tr es good morning.",
+    unreadable: "I can't read that kind of message. Send me text to translate, e.g. /tr es good \
+                 morning.",
     no_text: "What should I translate? Put the text after the languages, e.g. /tr es,fr good \
               morning.",
     which_language: "Which language? e.g. /tr es good morning, or set defaults with /lang es fr.",

@@ -85,6 +85,8 @@ static WORDS: Words = Words {
     not_a_command: "Traduzco textos. Prueba con «translate good morning to Spanish» o con /tr \
                     es,fr good morning. /help muestra todo lo que entiendo.",
     empty: "Ese mensaje está vacío. Envíame algo para traducir, p. ej. /tr es good morning.",
+    unreadable: "No puedo leer ese tipo de mensaje. Envíame un texto para traducir, p. ej. /tr es \
+                 good morning.",
     no_text: "¿Qué quieres que traduzca? Escribe el texto después de los idiomas, p. ej. /tr \
               es,fr good morning.",
     which_language: "¿A qué idioma? Por ejemplo, /tr es good morning, o elige idiomas \

@@ -87,6 +87,8 @@ static WORDS: Words = Words {
                     「/tr es,fr good morning」のように送ってください。「/help」で使い方を\
                     すべて確認できます。",
     empty: "メッセージが空です。翻訳したい内容を送ってください（例：「/tr es good morning」）。",
+    unreadable: "この種類のメッセージは読めません。翻訳したいテキストを送ってください\
+                 （例：「/tr es good morning」）。",
     no_text: "何を翻訳しますか？言語の後にテキストを書いてください（例：「/tr es,fr good \
               morning」）。",
     which_language: "どの言語に翻訳しますか？例：「/tr es good morning」。「/lang es fr」で\

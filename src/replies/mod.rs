@@ -156,6 +156,11 @@ pub fn empty(loc: Locale) -> String {
     loc.words().empty.into()
 }
 
+/// A message with nothing the bot can read (a sticker, a photo without a caption...).
+pub fn unreadable(loc: Locale) -> String {
+    loc.words().unreadable.into()
+}
+
 /// A translation that names no language, from a user without default languages.
 pub fn which_language(loc: Locale) -> String {
     loc.words().which_language.into()

@@ -91,6 +91,8 @@ static WORDS: Words = Words {
     not_a_command: "Я перевожу текст. Попробуйте «translate good morning to Spanish» или /tr \
                     es,fr good morning. /help покажет всё, что я понимаю.",
     empty: "Сообщение пустое. Пришлите что-нибудь для перевода, например /tr es good morning.",
+    unreadable: "Такие сообщения я читать не умею. Пришлите текст для перевода, например /tr es \
+                 good morning.",
     no_text: "Что перевести? Напишите текст после списка языков, например /tr es,fr good \
               morning.",
     which_language: "На какой язык? Например, /tr es good morning. Или задайте языки по \

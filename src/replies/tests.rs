@@ -137,6 +137,7 @@ fn every_message(loc: Locale) -> Vec<(String, String)> {
         ("languages".into(), languages(loc)),
         ("not_a_command".into(), not_a_command(loc)),
         ("empty".into(), empty(loc)),
+        ("unreadable".into(), unreadable(loc)),
         ("which_language".into(), which_language(loc)),
         ("timed_out".into(), timed_out(loc)),
         ("internal_error".into(), internal_error(loc)),

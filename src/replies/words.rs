@@ -86,6 +86,8 @@ pub(crate) struct Words {
     pub languages_header: &'static str,
     pub not_a_command: &'static str,
     pub empty: &'static str,
+    /// A sticker, a photo, a file... without text, in a private chat.
+    pub unreadable: &'static str,
     pub no_text: &'static str,
     pub which_language: &'static str,
     /// `{name}`: what the user typed.
@@ -299,6 +301,7 @@ impl Words {
             languages_header,
             not_a_command,
             empty,
+            unreadable,
             no_text,
             which_language,
             unknown_language,
@@ -358,7 +361,7 @@ impl Words {
             out.push((format!("{name}.few"), p.few));
             out.push((format!("{name}.many"), p.many));
         }
-        let plain: [(&str, &'static str); 53] = [
+        let plain: [(&str, &'static str); 54] = [
             ("hours_minutes", *hours_minutes),
             ("voice_disabled", *voice_disabled),
             ("voice_too_long", *voice_too_long),
@@ -368,6 +371,7 @@ impl Words {
             ("languages_header", *languages_header),
             ("not_a_command", *not_a_command),
             ("empty", *empty),
+            ("unreadable", *unreadable),
             ("no_text", *no_text),
             ("which_language", *which_language),
             ("unknown_language", *unknown_language),

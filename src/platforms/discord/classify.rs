@@ -3,9 +3,10 @@
 //! Messages: in a DM, every message from a person; in a guild channel, only those addressed to
 //! the bot: a prefix command (`!tr es,fr hello`, `!help`), a message mentioning the bot
 //! (`<@id> translate hello to French`; the mention is removed), or a reply to one of the bot's
-//! messages. Ignored on purpose, with a counted reason: messages from bots (itself included),
-//! webhooks, system messages (joins, pins...), messages without text, chatter not addressed to the
-//! bot.
+//! messages. A DM with nothing to read (a picture, a file, a sticker) is answered with what the
+//! bot reads ([`Inbound::unreadable`]). Ignored on purpose, with a counted reason: messages from
+//! bots (itself included), webhooks, system messages (joins, pins...), messages without text in a
+//! server, chatter not addressed to the bot.
 //!
 //! A reply carries the text of the message it replies to in [`Inbound::quoted`].
 //!
@@ -93,7 +94,10 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
     // A voice message in the DMs is transcribed, then translated like text; in a server it
     // cannot address the bot.
     let voice = voice(m).filter(|_| m.guild_id.is_none());
-    if content.trim().is_empty() && voice.is_none() {
+    // Nothing to read (a picture, a file, a sticker, a poll): in the DMs the user is told what
+    // the bot reads; in a server it is chatter.
+    let unreadable = content.trim().is_empty() && voice.is_none();
+    if unreadable && m.guild_id.is_some() {
         return Classified::Ignore("no_content");
     }
     let (chat_kind, text) = match m.guild_id {
@@ -119,6 +123,7 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
         quoted: quoted(m),
         user_language: None,
         voice,
+        unreadable,
         received_at: SystemTime::now(),
     }))
 }
@@ -267,6 +272,7 @@ pub fn interaction(i: &CommandInteraction) -> Classified {
         quoted: None,
         user_language: Some(Arc::from(i.locale.as_str())),
         voice: None,
+        unreadable: false,
         received_at: SystemTime::now(),
     }))
 }
@@ -479,6 +485,41 @@ mod tests {
             message(&in_guild, me(), "!"),
             Classified::Ignore("no_content")
         ));
+    }
+
+    #[test]
+    fn a_dm_with_nothing_to_read_is_answered_and_the_same_in_a_server_is_not() {
+        let picture = |guild: bool| {
+            let mut m = message_json("1300000000000000050", user("1300000000000000001", "a"), "");
+            if let Some(o) = m.as_object_mut() {
+                o.insert(
+                    "attachments".into(),
+                    serde_json::json!([{
+                        "id": "1", "filename": "cat.png", "size": 10,
+                        "url": "https://cdn.discordapp.com/attachments/1/2/cat.png",
+                        "proxy_url": "https://media.discordapp.net/attachments/1/2/cat.png",
+                        "content_type": "image/png", "width": 640, "height": 480
+                    }]),
+                );
+                if guild {
+                    o.insert("guild_id".into(), GUILD.into());
+                }
+            }
+            serde_json::from_value::<Message>(m).expect("parses")
+        };
+        let dm = answered(&picture(false));
+        assert!(dm.unreadable && dm.text.is_empty() && dm.voice.is_none());
+        assert!(matches!(
+            message(&picture(true), me(), "!"),
+            Classified::Ignore("no_content")
+        ));
+        let text: Message = serde_json::from_value(message_json(
+            "1300000000000000051",
+            user("1300000000000000001", "a"),
+            "!tr es hello",
+        ))
+        .expect("parses");
+        assert!(!answered(&text).unreadable);
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! command (`/tr ...`, `/tr@ThisBot ...`; a command for another bot is not ours), a message
 //! mentioning `@ThisBot` (the mention is removed from the text), or a reply to one of the bot's
 //! messages. A message sent on behalf of a chat (an anonymous admin, someone writing as their
-//! channel) is a person's, and that chat is its user. Everything else is *ignored on purpose*
-//! with a reason that is counted: edits, channel posts (and their automatic copies in a
-//! discussion group), messages from bots, stickers and other media without a caption, service
-//! messages, group chatter not addressed to the bot, updates teloxide cannot parse, and every
-//! other update kind.
+//! channel) is a person's, and that chat is its user. A sticker or other media without a caption
+//! in a private chat is answered too, with what the bot can read ([`Inbound::unreadable`]).
+//! Everything else is *ignored on purpose* with a reason that is counted: edits, channel posts
+//! (and their automatic copies in a discussion group), messages from bots, media without a
+//! caption in groups, service messages, group chatter not addressed to the bot, updates teloxide
+//! cannot parse, and every other update kind.
 //!
 //! A reply carries what it replies to in [`Inbound::quoted`]: the part the user quoted, else the
 //! replied-to message's text or caption.
@@ -63,8 +64,8 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
     let MessageKind::Common(common) = &m.kind else {
         return Classified::Ignore("service");
     };
-    let (text, voice) = match &common.media_kind {
-        MediaKind::Text(t) => (t.text.as_str(), None),
+    let (text, voice, unreadable) = match &common.media_kind {
+        MediaKind::Text(t) => (t.text.as_str(), None, false),
         MediaKind::Voice(v) => (
             v.caption.as_deref().unwrap_or(""),
             Some(Voice {
@@ -72,9 +73,13 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
                 duration_secs: v.voice.duration.seconds(),
                 mime_type: v.voice.mime_type.as_ref().map(|m| m.to_string().into()),
             }),
+            false,
         ),
         _ => match m.caption() {
-            Some(caption) => (caption, None),
+            Some(caption) => (caption, None, false),
+            // A sticker, a photo without a caption, a location...: in a private chat the user
+            // is told what the bot reads; in a group it is chatter.
+            None if m.chat.is_private() => ("", None, true),
             None => return Classified::Ignore("media_without_text"),
         },
     };
@@ -110,6 +115,7 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
         quoted: quoted(m),
         user_language: from.language_code.as_deref().map(Arc::from),
         voice,
+        unreadable,
         received_at: SystemTime::now(),
     }))
 }
@@ -412,11 +418,29 @@ mod tests {
             json!({"from": {"id": 7, "is_bot": true, "first_name": "B"}}),
         );
         assert_eq!(ignored(&update("message", from_bot)), "from_bot");
-        let sticker = json!({"message_id": 5, "date": 1_700_000_000, "chat": private(),
+        let sticker = |chat| {
+            json!({"message_id": 5, "date": 1_700_000_000, "chat": chat,
             "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
             "sticker": {"file_id": "s", "file_unique_id": "su", "type": "regular", "width": 1,
-                        "height": 1, "is_animated": false, "is_video": false}});
-        assert_eq!(ignored(&update("message", sticker)), "media_without_text");
+                        "height": 1, "is_animated": false, "is_video": false}})
+        };
+        assert_eq!(
+            ignored(&update("message", sticker(group()))),
+            "media_without_text"
+        );
+        // In a private chat the user is told what the bot reads.
+        let hint = answered(&update("message", sticker(private())));
+        assert!(hint.unreadable && hint.text.is_empty() && hint.voice.is_none());
+        let location = json!({"message_id": 6, "date": 1_700_000_000, "chat": private(),
+            "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+            "location": {"latitude": 52.5, "longitude": 13.4}});
+        assert!(answered(&update("message", location)).unreadable);
+        let photo_with_caption = json!({"message_id": 7, "date": 1_700_000_000,
+            "chat": private(), "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+            "photo": [{"file_id": "p", "file_unique_id": "pu", "width": 1, "height": 1}],
+            "caption": "/tr es hello"});
+        let captioned = answered(&update("message", photo_with_caption));
+        assert!(!captioned.unreadable && captioned.text == "/tr es hello");
         let joined = json!({"message_id": 5, "date": 1_700_000_000, "chat": group(),
             "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
             "new_chat_members": [{"id": 43, "is_bot": false, "first_name": "Bo"}]});
