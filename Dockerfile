@@ -24,7 +24,7 @@ COPY deploy/docker/cargo-stubs.sh /usr/local/bin/cargo-stubs
 COPY Cargo.toml Cargo.lock ./
 COPY testkit/Cargo.toml testkit/Cargo.toml
 COPY loadtest/Cargo.toml loadtest/Cargo.toml
-# The patched whatlang (ADR 0018) is a dependency: it is built in this layer.
+# The patched whatlang (ADR 0018) and ractor (ADR 0020) are dependencies: built in this layer.
 COPY vendor vendor
 RUN sh /usr/local/bin/cargo-stubs Cargo.toml testkit/Cargo.toml loadtest/Cargo.toml \
     && cargo build --release --locked --bin tolmach \
