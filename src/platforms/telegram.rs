@@ -232,7 +232,7 @@ impl TelegramPlatform {
                 continue; // redelivered: accepted or handled before
             }
             let text = value.to_string();
-            let Some(update) = updates::parse(value) else {
+            let Some(update) = updates::parse(value, &text) else {
                 unreadable += 1;
                 continue;
             };
@@ -279,7 +279,7 @@ impl TelegramPlatform {
         for (id, text) in rows {
             let inbound = serde_json::from_str(&text)
                 .ok()
-                .and_then(updates::parse)
+                .and_then(|raw| updates::parse(raw, &text))
                 .map(|u| classify(&u, me));
             match inbound {
                 Some(Classified::Answer(inbound)) => {

@@ -239,7 +239,8 @@ mod tests {
 
     /// Parsed as the platform parses `getUpdates` answers.
     fn parse(v: serde_json::Value) -> Update {
-        super::super::updates::parse(v).expect("update parses")
+        let text = v.to_string();
+        super::super::updates::parse(v, &text).expect("update parses")
     }
 
     fn update(kind: &str, message: serde_json::Value) -> Update {

@@ -44,8 +44,11 @@ const MESSAGE_FIELDS: [&str; 6] = [
 /// the bot does not use; the `quote` (the only text of it Telegram sends) stays, and becomes
 /// `Inbound::quoted`. An update still unparsed stays as teloxide left it (ignored, counted), with
 /// its raw JSON in `UpdateKind::Error` as teloxide would give it.
-pub fn parse(raw: Value) -> Option<Update> {
-    let mut update = from_text(&raw)?;
+///
+/// `text` is `raw` serialized: the caller has it already (it is what the inbox keeps), so it is
+/// not serialized again.
+pub fn parse(raw: Value, text: &str) -> Option<Update> {
+    let mut update: Update = serde_json::from_str(text).ok()?;
     if unparsed(&update)
         && let Some(retried) = without_external_reply(&raw)
             .and_then(|v| from_text(&v))
@@ -97,6 +100,12 @@ fn without_external_reply(raw: &Value) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`parse`] of a JSON value.
+    fn parse_value(raw: Value) -> Option<Update> {
+        let text = raw.to_string();
+        parse(raw, &text)
+    }
     use serde_json::json;
 
     fn news() -> Value {
@@ -144,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_reply_to_a_text_in_another_chat_is_parsed_without_external_reply() {
-        let u = parse(cross_chat_reply(json!({}))).expect("parses");
+        let u = parse_value(cross_chat_reply(json!({}))).expect("parses");
         assert_eq!(u.id.0, 31);
         let m = message(&u);
         assert_eq!(m.text(), Some("/tr en"));
@@ -158,7 +167,7 @@ mod tests {
     #[test]
     fn what_teloxide_parses_is_left_alone() {
         let photo = json!({"photo": [{"file_id": "AgAC", "file_unique_id": "AQAD", "width": 90, "height": 68}]});
-        let u = parse(cross_chat_reply(photo)).expect("parses");
+        let u = parse_value(cross_chat_reply(photo)).expect("parses");
         assert!(external_reply(message(&u)), "kept");
         assert_eq!(message(&u).text(), Some("/tr en"));
     }
@@ -167,14 +176,14 @@ mod tests {
     fn what_stays_unparsed_keeps_its_raw_json_and_a_missing_id_is_none() {
         let mut raw = cross_chat_reply(json!({}));
         raw["message"]["message_id"] = json!("twelve");
-        let u = parse(raw.clone()).expect("has an id");
+        let u = parse_value(raw.clone()).expect("has an id");
         assert_eq!(u.id.0, 31);
         match &u.kind {
             UpdateKind::Error(v) => assert_eq!(v, &raw),
             other => panic!("{other:?}"),
         }
-        assert!(parse(json!({"message": raw["message"].clone()})).is_none());
-        assert!(parse(json!("not an update")).is_none());
+        assert!(parse_value(json!({"message": raw["message"].clone()})).is_none());
+        assert!(parse_value(json!("not an update")).is_none());
     }
 
     #[test]
