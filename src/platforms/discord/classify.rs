@@ -431,9 +431,17 @@ mod tests {
     #[test]
     fn a_reply_to_something_without_text_quotes_nothing() {
         let bob = user("1300000000000000002", "bob");
-        let mut image = message_json("1300000000000000040", bob.clone(), "");
-        if let Some(m) = image.as_object_mut() {
-            m.insert(
+        let image = picture_json("1300000000000000040", bob.clone());
+        assert_eq!(answered(&reply_to(image)).quoted, None);
+        // Deleted before the reply arrived: Discord sends `referenced_message: null`.
+        assert_eq!(answered(&reply_to(serde_json::Value::Null)).quoted, None);
+    }
+
+    /// A picture without text by `author`, as Discord sends it (in a DM).
+    fn picture_json(id: &str, author: serde_json::Value) -> serde_json::Value {
+        let mut m = message_json(id, author, "");
+        if let Some(o) = m.as_object_mut() {
+            o.insert(
                 "attachments".into(),
                 serde_json::json!([{
                     "id": "1300000000000000099", "filename": "cat.png", "size": 48213,
@@ -443,9 +451,7 @@ mod tests {
                 }]),
             );
         }
-        assert_eq!(answered(&reply_to(image)).quoted, None);
-        // Deleted before the reply arrived: Discord sends `referenced_message: null`.
-        assert_eq!(answered(&reply_to(serde_json::Value::Null)).quoted, None);
+        m
     }
 
     /// A forward of "Le train est annulé." by `author`, as Discord sends it.
@@ -490,20 +496,9 @@ mod tests {
     #[test]
     fn a_dm_with_nothing_to_read_is_answered_and_the_same_in_a_server_is_not() {
         let picture = |guild: bool| {
-            let mut m = message_json("1300000000000000050", user("1300000000000000001", "a"), "");
-            if let Some(o) = m.as_object_mut() {
-                o.insert(
-                    "attachments".into(),
-                    serde_json::json!([{
-                        "id": "1", "filename": "cat.png", "size": 10,
-                        "url": "https://cdn.discordapp.com/attachments/1/2/cat.png",
-                        "proxy_url": "https://media.discordapp.net/attachments/1/2/cat.png",
-                        "content_type": "image/png", "width": 640, "height": 480
-                    }]),
-                );
-                if guild {
-                    o.insert("guild_id".into(), GUILD.into());
-                }
+            let mut m = picture_json("1300000000000000050", user("1300000000000000001", "a"));
+            if let Some(o) = m.as_object_mut().filter(|_| guild) {
+                o.insert("guild_id".into(), GUILD.into());
             }
             serde_json::from_value::<Message>(m).expect("parses")
         };
