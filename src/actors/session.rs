@@ -393,10 +393,10 @@ impl Actor for Session {
         let sweeper = OwnedTask::spawn({
             let session = myself.clone();
             async move {
-                let mut tick = tokio::time::interval_at(Instant::now() + period, period);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // `sleep`, not an interval: it takes any period (an interval's deadline
+                // arithmetic would overflow on an absurdly long `idle_timeout`).
                 loop {
-                    tick.tick().await;
+                    tokio::time::sleep(period).await;
                     if session.cast(SessionMsg::IdleSweep).is_err() {
                         return;
                     }
