@@ -123,7 +123,6 @@ impl Actor for Conversation {
                 let Some(work) = state.deps.ledger.next(&state.chat) else {
                     return Ok(());
                 };
-                state.last_activity = Instant::now();
                 let span = tracing::info_span!(
                     "update",
                     corr = %work.inbound.key.corr(),
@@ -149,6 +148,8 @@ impl Actor for Conversation {
                     Box::pin(answer(&state.deps, &work)).instrument(span).await
                 };
                 state.deps.ledger.resolve(&work.inbound.key, resolution);
+                // An idle check is handled between messages, so the end of one is the activity
+                // that counts.
                 state.last_activity = Instant::now();
                 // One message per handler call, so a stop request is seen between messages.
                 myself.cast(ConversationMsg::Work)?;

@@ -307,7 +307,7 @@ impl SessionState {
 
     /// See the module docs. A conversation that is still busy, or was active more recently
     /// than the session knows, stays; the next sweep asks again.
-    fn sweep_idle(&mut self) {
+    fn sweep_idle(&self) {
         let timeout = self.args.deps.config.idle_timeout;
         let now = Instant::now();
         for conv in self.conversations.values() {
