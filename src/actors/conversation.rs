@@ -337,7 +337,7 @@ async fn answer(deps: &ConversationDeps, work: &Work) -> Resolution {
     }
     let defaults = deps.store.defaults(&inbound.user).unwrap_or_else(|e| {
         tracing::warn!(key = %inbound.key, error = %e, "cannot read the user's settings");
-        Vec::new()
+        Arc::from([])
     });
     let context = command::Context {
         quoted: inbound.quoted.as_deref(),

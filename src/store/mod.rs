@@ -59,6 +59,8 @@ pub struct Store {
     writer: writer::Writer,
     conn: Arc<Mutex<Connection>>,
     pruning: users::Pruning,
+    /// The users' defaults, read by every message; see [`users`].
+    defaults: users::DefaultsCache,
     /// Held for its `Drop`, which stops the thread (`None` for an in-memory store).
     #[cfg_attr(not(test), expect(dead_code))]
     checkpointer: Option<Checkpointer>,
@@ -237,6 +239,7 @@ impl Store {
             writer,
             conn,
             pruning: users::Pruning::default(),
+            defaults: users::DefaultsCache::default(),
             checkpointer,
         }))
     }

@@ -9,7 +9,13 @@
 //! `/forget` deletes every row of the user in both tables. Rows older than the retention period
 //! are pruned at most once an hour, from the write path. User ids are platform-qualified; no
 //! table holds a name or anything the platform did not need to send.
+//!
+//! Every message reads its user's defaults, so they are kept in a bounded cache in front of the
+//! table ([`DefaultsCache`]): a message then takes no lock the writer thread holds. The cache is
+//! filled and invalidated under the connection's lock, so it never holds a value older than
+//! what the table holds.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -127,6 +133,20 @@ pub struct HistoryEntry {
     pub text: String,
 }
 
+/// Users whose defaults (set or not) the cache keeps: ~200 bytes each.
+const DEFAULTS_CACHED: u64 = 20_000;
+
+/// The users' defaults as the table holds them, for the most recently active users; lives in
+/// the [`Store`]. An entry is written only while the connection's lock is held (after reading
+/// the table, or after changing it), so a reader cannot put back a value a writer just replaced.
+pub(super) struct DefaultsCache(moka::sync::Cache<UserKey, Arc<[&'static Lang]>>);
+
+impl Default for DefaultsCache {
+    fn default() -> Self {
+        Self(moka::sync::Cache::new(DEFAULTS_CACHED))
+    }
+}
+
 /// Bookkeeping for pruning; lives in the [`Store`].
 #[derive(Debug, Default)]
 pub(super) struct Pruning {
@@ -158,14 +178,21 @@ fn to_i64(n: u64) -> i64 {
 }
 
 impl Store {
-    /// The user's default target languages (empty when none are set).
-    pub fn defaults(&self, user: &UserKey) -> Result<Vec<&'static Lang>, StoreError> {
+    /// The user's default target languages (empty when none are set). From the cache when the
+    /// user was seen lately, so the common case takes no lock.
+    pub fn defaults(&self, user: &UserKey) -> Result<Arc<[&'static Lang]>, StoreError> {
+        if let Some(cached) = self.defaults.0.get(user) {
+            return Ok(cached);
+        }
         let conn = self.lock();
         let stored: Option<String> = conn
             .prepare_cached("SELECT defaults FROM user_settings WHERE platform = ?1 AND user = ?2")?
             .query_row(params![user.platform.as_str(), &*user.user], |r| r.get(0))
             .optional()?;
-        Ok(stored.as_deref().map(langs).unwrap_or_default())
+        let defaults: Arc<[&'static Lang]> =
+            stored.as_deref().map(langs).unwrap_or_default().into();
+        self.defaults.0.insert(user.clone(), Arc::clone(&defaults));
+        Ok(defaults)
     }
 
     /// Sets the user's default target languages; an empty list removes them.
@@ -195,6 +222,7 @@ impl Store {
                 ],
             )?;
         }
+        self.defaults.0.invalidate(user);
         Ok(())
     }
 
@@ -353,6 +381,7 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        self.defaults.0.invalidate(user);
         Ok(removed as u64)
     }
 
@@ -425,11 +454,11 @@ mod tests {
         store
             .set_defaults(&u, &[lang("es"), lang("fr")], at(0, 0))
             .expect("set");
-        assert_eq!(store.defaults(&u).expect("read"), [lang("es"), lang("fr")]);
+        assert_eq!(*store.defaults(&u).expect("read"), [lang("es"), lang("fr")]);
         store
             .set_defaults(&u, &[lang("ja")], at(0, 1))
             .expect("set");
-        assert_eq!(store.defaults(&u).expect("read"), [lang("ja")]);
+        assert_eq!(*store.defaults(&u).expect("read"), [lang("ja")]);
         assert!(store.defaults(&user("2")).expect("read").is_empty());
         store.set_defaults(&u, &[], at(0, 2)).expect("clear");
         assert!(store.defaults(&u).expect("read").is_empty());
@@ -712,10 +741,16 @@ mod tests {
             }
         }
         assert_eq!(store.records_about(&u).expect("count"), 3);
+        // Read once, so the defaults are cached when /forget comes.
+        assert_eq!(*store.defaults(&u).expect("defaults"), es);
         assert_eq!(store.forget(&u).expect("forget"), 3);
         assert_eq!(store.records_about(&u).expect("count"), 0);
         assert!(store.history(&u, 10).expect("history").is_empty());
-        assert!(store.defaults(&u).expect("defaults").is_empty());
+        assert!(
+            store.defaults(&u).expect("defaults").is_empty(),
+            "not from the cache"
+        );
+        assert_eq!(*store.defaults(&other).expect("defaults"), es);
         assert_eq!(store.records_about(&other).expect("count"), 3);
     }
 
