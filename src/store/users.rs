@@ -133,7 +133,7 @@ pub struct HistoryEntry {
     pub text: String,
 }
 
-/// Users whose defaults (set or not) the cache keeps: ~200 bytes each.
+/// Users whose defaults (set or not) the cache keeps: an estimated ~200 bytes each.
 const DEFAULTS_CACHED: u64 = 20_000;
 
 /// The users' defaults as the table holds them, for the most recently active users; lives in
