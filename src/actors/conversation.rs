@@ -478,7 +478,7 @@ fn settings(
     }
 }
 
-/// Asks the coordinator for a translation and turns its outcome into the reply.
+/// Admits a translation request under the daily quota, then has it translated.
 async fn translate(
     deps: &ConversationDeps,
     inbound: &Inbound,
@@ -487,9 +487,6 @@ async fn translate(
     deadline: Instant,
 ) -> Resolution {
     let loc = replies::Locale::from_tag(inbound.user_language.as_deref());
-    // The coordinator must finish a little earlier than we give up, so that a partial result
-    // ("2/3 translated; German failed: provider timed out") still makes it.
-    let verbose = request.verbose;
     let history = deps.users.history
         && (inbound.chat_kind == ChatKind::Private || deps.users.history_in_groups)
         && matches!(input, Input::Text(_));
@@ -500,7 +497,7 @@ async fn translate(
         targets: &request.targets,
         text: history.then_some(request.text.as_str()),
     };
-    match deps
+    let receipt = match deps
         .store
         .admit(
             &inbound.user,
@@ -516,7 +513,7 @@ async fn translate(
         )
         .await
     {
-        Ok(Admission::Admitted { .. }) => {}
+        Ok(Admission::Admitted(receipt)) => Some(receipt),
         Ok(Admission::QuotaReached { limit, resets_in }) => {
             return Resolution::Reply {
                 text: replies::quota_reached(loc, limit, resets_in),
@@ -525,13 +522,37 @@ async fn translate(
         }
         // Better to answer than to punish users for our own outage.
         Err(e) => {
-            tracing::warn!(key = %inbound.key, error = %e, "cannot record a translation; going ahead")
+            tracing::warn!(key = %inbound.key, error = %e, "cannot record a translation; going ahead");
+            None
         }
+    };
+    let resolution = translated(deps, inbound, input, request, deadline, loc).await;
+    // The request's row was written while it was translated; the reply waits for it, so that
+    // a reply never goes out for a request not counted (and `/history` shows what was answered).
+    if let Some(receipt) = receipt
+        && let Err(e) = receipt.durable().await
+    {
+        tracing::warn!(key = %inbound.key, error = %e, "cannot record a translation; answering anyway");
     }
+    resolution
+}
+
+/// Runs an admitted translation through the coordinator and turns its outcome into the reply.
+async fn translated(
+    deps: &ConversationDeps,
+    inbound: &Inbound,
+    input: Input,
+    request: command::Request,
+    deadline: Instant,
+    loc: replies::Locale,
+) -> Resolution {
+    let verbose = request.verbose;
     let request = TranslateRequest {
         input,
         source: request.source,
         targets: request.targets,
+        // The coordinator must finish a little earlier than we give up, so that a partial
+        // result ("2/3 translated; German failed: provider timed out") still makes it.
         deadline: aggregation_deadline(deadline),
         requester: Some(format!("{}:{}", inbound.user.platform, inbound.user.user).into()),
     };

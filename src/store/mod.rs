@@ -48,10 +48,11 @@ pub enum StoreError {
     Closed,
 }
 
+mod quota;
 mod users;
 mod writer;
 
-pub use users::{Admission, Entry, HistoryEntry};
+pub use users::{Admission, Entry, HistoryEntry, Receipt};
 
 /// See the module docs.
 pub struct Store {
@@ -61,6 +62,8 @@ pub struct Store {
     pruning: users::Pruning,
     /// The users' defaults, read by every message; see [`users`].
     defaults: users::DefaultsCache,
+    /// The users' counts under the daily quota; see [`quota`].
+    quotas: quota::Quotas,
     /// Held for its `Drop`, which stops the thread (`None` for an in-memory store).
     #[cfg_attr(not(test), expect(dead_code))]
     checkpointer: Option<Checkpointer>,
@@ -240,6 +243,7 @@ impl Store {
             conn,
             pruning: users::Pruning::default(),
             defaults: users::DefaultsCache::default(),
+            quotas: quota::Quotas::default(),
             checkpointer,
         }))
     }

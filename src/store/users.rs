@@ -13,7 +13,9 @@
 //! Every message reads its user's defaults, so they are kept in a bounded cache in front of the
 //! table ([`DefaultsCache`]): a message then takes no lock the writer thread holds. The cache is
 //! filled and invalidated under the connection's lock, so it never holds a value older than
-//! what the table holds.
+//! what the table holds. Likewise the daily quota: a user known to be well under it is admitted
+//! without waiting for a count in the database ([`super::quota`]); the request's row is written
+//! while it is translated, and the reply waits for it ([`Receipt`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::quota::Path;
+use super::writer::Answer;
 use super::{Store, StoreError};
 use crate::domain::{MessageKey, UserKey};
 use crate::lang::Lang;
@@ -115,11 +119,10 @@ pub struct Entry<'a> {
 }
 
 /// Whether a request may go ahead under the daily quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Admission {
-    /// Recorded. Under a quota, `used` says how many requests today count against it,
-    /// this one included; without one nothing is counted.
-    Admitted { used: Option<u32> },
+    /// Counted, and its row queued (or written): see the receipt.
+    Admitted(Receipt),
     /// The user's quota for today is spent; it renews in `resets_in` (UTC midnight).
     QuotaReached { limit: u32, resets_in: Duration },
 }
@@ -177,6 +180,101 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The durability of an admitted request's row: await [`Receipt::durable`] before the reply
+/// goes out, so that a reply is never sent for a request not yet counted.
+#[derive(Debug)]
+pub struct Receipt(Option<Answer<()>>);
+
+impl Receipt {
+    /// Resolves once the row is committed (at once if it was already). An error means the
+    /// row was not written.
+    pub async fn durable(self) -> Result<(), StoreError> {
+        match self.0 {
+            Some(written) => written.await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The write [`Store::admit`] queued.
+enum Queued {
+    Admit(Answer<()>),
+    /// Answers with the day's other rows and whether the request was admitted.
+    Check(Answer<(u32, bool)>),
+}
+
+/// One `translations` row, ready for the writer thread.
+struct Row {
+    platform: &'static str,
+    user: String,
+    day: u64,
+    message: String,
+    at_us: i64,
+    source: Option<&'static str>,
+    targets: String,
+    text: Option<String>,
+    /// Also delete the rows older than this (Unix seconds).
+    prune_before: Option<u64>,
+}
+
+impl Row {
+    /// Counts the user's other rows of the day (the index covers the query, and the count
+    /// stops growing at the limit, so this stays cheap for the heaviest user), and writes the
+    /// row if they are under `limit`. Returns the count and whether the row was written.
+    fn check_and_write(self, conn: &Connection, limit: u32) -> Result<(u32, bool), StoreError> {
+        let used: u32 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM translations
+                 WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
+            )?
+            .query_row(
+                params![self.platform, self.user, to_i64(self.day), &self.message],
+                |r| r.get(0),
+            )?;
+        if used >= limit {
+            return Ok((used, false));
+        }
+        self.write(conn)?;
+        Ok((used, true))
+    }
+
+    /// Writes the row (unless the message has one, of this day or the day before) and prunes.
+    fn write(self, conn: &Connection) -> Result<(), StoreError> {
+        // The key has the day (the quota counts a day's rows in one range), so a message redone
+        // just after midnight is looked for the day before too.
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO translations
+             (platform, user, day, message, at_us, source, targets, text)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE NOT EXISTS (SELECT 1 FROM translations
+                 WHERE platform = ?1 AND user = ?2 AND day = ?3 - 1 AND message = ?4)",
+        )?
+        .execute(params![
+            self.platform,
+            self.user,
+            to_i64(self.day),
+            self.message,
+            self.at_us,
+            self.source,
+            self.targets,
+            self.text
+        ])?;
+        if let Some(cutoff) = self.prune_before {
+            let pruned = conn.execute(
+                "DELETE FROM translations WHERE at_us < ?1",
+                params![to_i64(cutoff).saturating_mul(MICROS)],
+            )?;
+            if pruned > 0 {
+                tracing::debug!(
+                    rows = pruned,
+                    "pruned translations past the retention period"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// The user's default target languages (empty when none are set). From the cache when the
     /// user was seen lately, so the common case takes no lock.
@@ -229,9 +327,13 @@ impl Store {
     /// Records a translation request for `message`, unless the user's quota for today is spent
     /// (`limit`: `None` is no limit). The same message recorded twice counts once: again the
     /// same UTC day or the next (a message redone after more than a day, which only a process
-    /// down for that long could do, would count twice). The write
-    /// is committed with whatever else is queued (see [`super::writer`]); the answer comes once
-    /// it is durable.
+    /// down for that long could do, would count twice).
+    ///
+    /// A user known to be under the limit is admitted at once ([`super::quota`]); otherwise the
+    /// writer thread counts the day's rows first. Either way the row is committed with whatever
+    /// else is queued (see [`super::writer`]), and the [`Receipt`] of an admission says when it
+    /// is durable. Writes are committed in the order they were queued, so a write queued after
+    /// the receipt (an answered update leaving the inbox) is never durable before it.
     pub async fn admit(
         &self,
         user: &UserKey,
@@ -242,79 +344,52 @@ impl Store {
         retention: Duration,
     ) -> Result<Admission, StoreError> {
         let at = unix(now);
-        let at_us = unix_us(now);
         let day = at / SECONDS_PER_DAY;
-        let platform = user.platform.as_str();
-        let id = user.user.to_string();
-        let message = message.to_string();
-        let source = entry.source.map(|l| l.code);
-        let targets = codes(entry.targets);
-        let text = entry.text.map(str::to_owned);
         // Retention: at most once an hour, delete what is older than the period.
         let last = self.pruning.last.load(Ordering::Relaxed);
         let prune_before = (at.saturating_sub(last) >= PRUNE_EVERY.as_secs()).then(|| {
             self.pruning.last.store(at, Ordering::Relaxed);
             at.saturating_sub(retention.as_secs())
         });
-        self.writer
-            .submit("admit", move |conn| {
-                // Only under a quota is anything counted. The index covers the query, and the
-                // count stops growing at the limit, so this stays cheap for the heaviest user.
-                let used = match limit {
-                    None => None,
-                    Some(limit) => {
-                        let used: u32 = conn
-                            .prepare_cached(
-                                "SELECT COUNT(*) FROM translations
-                                 WHERE platform = ?1 AND user = ?2 AND day = ?3 AND message != ?4",
-                            )?
-                            .query_row(params![platform, id, to_i64(day), &message], |r| {
-                                r.get(0)
-                            })?;
-                        if used >= limit {
-                            let next_midnight = (day + 1) * SECONDS_PER_DAY;
-                            return Ok(Admission::QuotaReached {
-                                limit,
-                                resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
-                            });
-                        }
-                        Some(used + 1)
-                    }
-                };
-                // The key has the day (the quota counts a day's rows in one range), so a
-                // message redone just after midnight is looked for the day before too.
-                conn.prepare_cached(
-                    "INSERT OR IGNORE INTO translations
-                     (platform, user, day, message, at_us, source, targets, text)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-                     WHERE NOT EXISTS (SELECT 1 FROM translations
-                         WHERE platform = ?1 AND user = ?2 AND day = ?3 - 1 AND message = ?4)",
-                )?
-                .execute(params![
-                    platform,
-                    id,
-                    to_i64(day),
-                    &message,
-                    at_us,
-                    source,
-                    targets,
-                    text
-                ])?;
-                if let Some(cutoff) = prune_before {
-                    let pruned = conn.execute(
-                        "DELETE FROM translations WHERE at_us < ?1",
-                        params![to_i64(cutoff).saturating_mul(MICROS)],
-                    )?;
-                    if pruned > 0 {
-                        tracing::debug!(
-                            rows = pruned,
-                            "pruned translations past the retention period"
-                        );
-                    }
-                }
-                Ok(Admission::Admitted { used })
-            })
-            .await
+        let row = Row {
+            platform: user.platform.as_str(),
+            user: user.user.to_string(),
+            day,
+            message: message.to_string(),
+            at_us: unix_us(now),
+            source: entry.source.map(|l| l.code),
+            targets: codes(entry.targets),
+            text: entry.text.map(str::to_owned),
+            prune_before,
+        };
+        let Some(limit) = limit else {
+            let written = self.writer.submit("admit", move |conn| row.write(conn));
+            return Ok(Admission::Admitted(Receipt(Some(written))));
+        };
+        let (queued, ticket) = self.quotas.decide(user, day, limit, |path| match path {
+            Path::Admit => Queued::Admit(self.writer.submit("admit", move |conn| row.write(conn))),
+            Path::Check => Queued::Check(
+                self.writer
+                    .submit("admit", move |conn| row.check_and_write(conn, limit)),
+            ),
+        });
+        let checked = match queued {
+            Queued::Admit(written) => return Ok(Admission::Admitted(Receipt(Some(written)))),
+            Queued::Check(checked) => checked.await?,
+        };
+        let (used, admitted) = checked;
+        if let Some(ticket) = ticket {
+            ticket.settle(used, admitted);
+        }
+        if admitted {
+            // Committed already: nothing left to wait for.
+            return Ok(Admission::Admitted(Receipt(None)));
+        }
+        let next_midnight = (day + 1) * SECONDS_PER_DAY;
+        Ok(Admission::QuotaReached {
+            limit,
+            resets_in: Duration::from_secs(next_midnight.saturating_sub(at)),
+        })
     }
 
     /// The user's last `n` translations that kept their text, newest first.
@@ -382,6 +457,7 @@ impl Store {
         }
         tx.commit()?;
         self.defaults.0.invalidate(user);
+        self.quotas.forget(user);
         Ok(removed as u64)
     }
 
@@ -438,6 +514,23 @@ mod tests {
             .collect()
     }
 
+    /// What an admission decided, once its row is durable.
+    #[derive(Debug, PartialEq)]
+    enum Got {
+        Admitted,
+        Refused { limit: u32, resets_in: Duration },
+    }
+
+    async fn got(a: Admission) -> Got {
+        match a {
+            Admission::Admitted(receipt) => {
+                receipt.durable().await.expect("durable");
+                Got::Admitted
+            }
+            Admission::QuotaReached { limit, resets_in } => Got::Refused { limit, resets_in },
+        }
+    }
+
     fn entry<'a>(targets: &'a [&'static Lang], text: Option<&'a str>) -> Entry<'a> {
         Entry {
             source: None,
@@ -473,33 +566,23 @@ mod tests {
             store
                 .admit(&u, &msg(m), entry(&es, None), Some(2), t, KEEP)
                 .await
+                .map(got)
                 .expect("admit")
+                .await
         };
-        assert_eq!(
-            admit("a", at(0, 10)).await,
-            Admission::Admitted { used: Some(1) }
-        );
+        assert_eq!(admit("a", at(0, 10)).await, Got::Admitted);
         // The same message again (a crashed conversation redoing it) is not a second request.
-        assert_eq!(
-            admit("a", at(0, 11)).await,
-            Admission::Admitted { used: Some(1) }
-        );
-        assert_eq!(
-            admit("b", at(0, 12)).await,
-            Admission::Admitted { used: Some(2) }
-        );
+        assert_eq!(admit("a", at(0, 11)).await, Got::Admitted);
+        assert_eq!(admit("b", at(0, 12)).await, Got::Admitted);
         assert_eq!(
             admit("c", at(0, 3600)).await,
-            Admission::QuotaReached {
+            Got::Refused {
                 limit: 2,
                 resets_in: DAY - Duration::from_secs(3600)
             }
         );
         // A new UTC day, a new quota; other users are not affected.
-        assert_eq!(
-            admit("c", at(1, 0)).await,
-            Admission::Admitted { used: Some(1) }
-        );
+        assert_eq!(admit("c", at(1, 0)).await, Got::Admitted);
         assert_eq!(
             store
                 .admit(
@@ -511,8 +594,10 @@ mod tests {
                     KEEP
                 )
                 .await
-                .expect("admit"),
-            Admission::Admitted { used: Some(1) }
+                .map(got)
+                .expect("admit")
+                .await,
+            Got::Admitted
         );
         // No limit (an admin).
         for i in 0..5 {
@@ -527,8 +612,10 @@ mod tests {
                     KEEP,
                 )
                 .await
-                .expect("admit");
-            assert_eq!(r, Admission::Admitted { used: None });
+                .map(got)
+                .expect("admit")
+                .await;
+            assert_eq!(r, Got::Admitted);
         }
     }
 
@@ -561,22 +648,15 @@ mod tests {
             store
                 .admit(&u, &msg(m), entry(&es, Some(m)), Some(5), t, KEEP)
                 .await
+                .map(got)
                 .expect("admit")
+                .await
         };
-        assert_eq!(
-            admit("a", at(0, SECONDS_PER_DAY - 1)).await,
-            Admission::Admitted { used: Some(1) }
-        );
+        assert_eq!(admit("a", at(0, SECONDS_PER_DAY - 1)).await, Got::Admitted);
         // Redone after midnight: admitted (it was), not recorded again, not counted today.
-        assert_eq!(
-            admit("a", at(1, 1)).await,
-            Admission::Admitted { used: Some(1) }
-        );
+        assert_eq!(admit("a", at(1, 1)).await, Got::Admitted);
         assert_eq!(store.records_about(&u).expect("count"), 1);
-        assert_eq!(
-            admit("b", at(1, 2)).await,
-            Admission::Admitted { used: Some(1) }
-        );
+        assert_eq!(admit("b", at(1, 2)).await, Got::Admitted);
         assert_eq!(store.records_about(&u).expect("count"), 2);
     }
 
@@ -590,7 +670,9 @@ mod tests {
             store
                 .admit(&u, &msg(m), entry(&es, Some(m)), None, t, KEEP)
                 .await
-                .expect("admit");
+                .map(got)
+                .expect("admit")
+                .await;
         }
         let texts = history_texts(&store, &u);
         assert_eq!(texts, ["third", "second", "first"]);
@@ -652,8 +734,10 @@ mod tests {
                 KEEP,
             )
             .await
-            .expect("admit");
-        assert_eq!(redo, Admission::Admitted { used: Some(3) });
+            .map(got)
+            .expect("admit")
+            .await;
+        assert_eq!(redo, Got::Admitted);
         assert_eq!(store.records_about(&u).expect("count"), 3);
         let conn = store.lock();
         let version: i64 = conn
@@ -687,7 +771,9 @@ mod tests {
                     KEEP,
                 )
                 .await
-                .expect("admit");
+                .map(got)
+                .expect("admit")
+                .await;
         }
         let h = store.history(&u, 10).expect("history");
         let texts: Vec<&str> = h.iter().map(|e| e.text.as_str()).collect();
@@ -717,7 +803,9 @@ mod tests {
                     KEEP,
                 )
                 .await
-                .expect("admit");
+                .map(got)
+                .expect("admit")
+                .await;
         }
         let favorites = store.favorites(&u).expect("favorites");
         assert_eq!(
@@ -737,7 +825,9 @@ mod tests {
                 store
                     .admit(who, &msg(m), entry(&es, Some("text")), None, at(0, 0), KEEP)
                     .await
-                    .expect("admit");
+                    .map(got)
+                    .expect("admit")
+                    .await;
             }
         }
         assert_eq!(store.records_about(&u).expect("count"), 3);
@@ -770,7 +860,9 @@ mod tests {
                 keep,
             )
             .await
-            .expect("admit");
+            .map(got)
+            .expect("admit")
+            .await;
         store
             .admit(
                 &u,
@@ -781,7 +873,9 @@ mod tests {
                 keep,
             )
             .await
-            .expect("admit");
+            .map(got)
+            .expect("admit")
+            .await;
         let texts = history_texts(&store, &u);
         assert_eq!(texts, ["new"]);
     }

@@ -15,8 +15,10 @@
 //! lone write at once, and batches form only when writes arrive faster than commits finish.
 //! Dropping the [`Writer`] lets the thread finish what is queued, then joins it.
 
+use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -93,6 +95,21 @@ impl<R, F> Pending<R, F> {
     }
 }
 
+/// The result of a queued write, ready once its batch is committed (or failed). Queuing
+/// happened already: dropping it does not take the write back.
+#[derive(Debug)]
+pub(super) struct Answer<R>(oneshot::Receiver<Result<R, StoreError>>);
+
+impl<R> Future for Answer<R> {
+    type Output = Result<R, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+    }
+}
+
 /// See the module docs.
 pub(super) struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Write>>>,
@@ -114,11 +131,7 @@ impl Writer {
 
     /// Queues `work` for the next batch; the result arrives once it is committed. `what` names
     /// the write in the log should it fail with nobody awaiting it.
-    pub(super) fn submit<R, F>(
-        &self,
-        what: &'static str,
-        work: F,
-    ) -> impl Future<Output = Result<R, StoreError>> + use<R, F>
+    pub(super) fn submit<R, F>(&self, what: &'static str, work: F) -> Answer<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
@@ -130,7 +143,7 @@ impl Writer {
             reply: Some(reply),
             what,
         });
-        async move { answer.await.unwrap_or(Err(StoreError::Closed)) }
+        Answer(answer)
     }
 
     /// Queues `work` and does not wait for it; a failure is logged.
@@ -297,52 +310,69 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[tokio::test]
-    async fn concurrent_admissions_are_all_answered_and_counted_one_by_one() {
+    /// Requests of seven users at once, from several threads: the first round is counted in
+    /// the database (nothing is known yet), the second mostly in memory until each user nears
+    /// the limit. Exactly the limit gets through, and every admitted row is there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_admissions_stop_exactly_at_the_quota() {
         use crate::domain::{ChatKey, MessageKey, PlatformId, UserKey};
         use crate::lang::Lang;
+        const LIMIT: u32 = 20;
+        const USERS: u32 = 7;
         let store = Store::in_memory().expect("store");
-        let es = [Lang::from_code("es").expect("known")];
-        let admits = (0..200).map(|i| {
-            let store = Arc::clone(&store);
-            async move {
-                let user = UserKey::new(PlatformId::Telegram, (i % 7).to_string());
-                let message = MessageKey {
-                    chat: ChatKey::new(PlatformId::Telegram, "c"),
-                    id: i.to_string().into(),
-                };
-                let entry = super::super::Entry {
-                    source: None,
-                    targets: &es,
-                    text: None,
-                };
-                let now = std::time::SystemTime::now();
-                let day = std::time::Duration::from_secs(86_400);
-                store
-                    .admit(&user, &message, entry, Some(1_000), now, day)
-                    .await
+        let user = |u: u32| UserKey::new(PlatformId::Telegram, u.to_string());
+        let round = |first: u32| {
+            let tasks: Vec<_> = (first..first + 12 * USERS)
+                .map(|i| {
+                    let store = Arc::clone(&store);
+                    tokio::spawn(async move {
+                        let es = [Lang::from_code("es").expect("known")];
+                        let message = MessageKey {
+                            chat: ChatKey::new(PlatformId::Telegram, "c"),
+                            id: i.to_string().into(),
+                        };
+                        let entry = super::super::Entry {
+                            source: None,
+                            targets: &es,
+                            text: None,
+                        };
+                        let now = std::time::SystemTime::now();
+                        let keep = std::time::Duration::from_secs(86_400);
+                        let admission = store
+                            .admit(&user(i % USERS), &message, entry, Some(LIMIT), now, keep)
+                            .await
+                            .expect("answered");
+                        match admission {
+                            super::super::Admission::Admitted(receipt) => {
+                                receipt.durable().await.expect("durable");
+                                (i % USERS, true)
+                            }
+                            super::super::Admission::QuotaReached { .. } => (i % USERS, false),
+                        }
+                    })
+                })
+                .collect();
+            futures::future::join_all(tasks)
+        };
+        let mut admitted = vec![0u32; USERS as usize];
+        let mut refused = vec![0u32; USERS as usize];
+        for first in [0, 1_000] {
+            for r in round(first).await {
+                let (u, ok) = r.expect("task");
+                if ok {
+                    admitted[u as usize] += 1;
+                } else {
+                    refused[u as usize] += 1;
+                }
             }
-        });
-        let results = futures::future::join_all(admits).await;
-        let mut used: Vec<u32> = results
-            .into_iter()
-            .map(|r| match r.expect("admitted") {
-                super::super::Admission::Admitted { used: Some(n) } => n,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        used.sort_unstable();
-        // Seven users, counted one after another inside the batches: 1..=29 (or 28) each.
-        let mut expected: Vec<u32> = (0..200u32)
-            .map(|i| i % 7)
-            .fold(vec![0u32; 7], |mut n, u| {
-                n[u as usize] += 1;
-                n
-            })
-            .into_iter()
-            .flat_map(|n| 1..=n)
-            .collect();
-        expected.sort_unstable();
-        assert_eq!(used, expected);
+        }
+        for u in 0..USERS {
+            assert_eq!(admitted[u as usize], LIMIT, "user {u}");
+            assert_eq!(refused[u as usize], 24 - LIMIT, "user {u}");
+            assert_eq!(
+                store.records_about(&user(u)).expect("count"),
+                u64::from(LIMIT)
+            );
+        }
     }
 }
