@@ -10,7 +10,7 @@
 //! Writes are small transactions in WAL mode with `synchronous = NORMAL`: durable across
 //! a process crash (SIGKILL), which is the failure this store is for. Checkpoints (copying the
 //! WAL into the database, with an fsync) run on a thread of their own with its own connection,
-//! once a second, without blocking writers: left to SQLite, every thousandth page written would
+//! four times a second, without blocking writers: left to SQLite, every thousandth page written would
 //! stall the writer that crossed it, and everyone queued on the store's lock behind it. Under
 //! steady load a round is finished under the store's lock, briefly, so that the WAL starts over
 //! (see [`checkpoint`]).
@@ -70,7 +70,13 @@ pub struct Store {
 }
 
 /// How often the background thread checkpoints the WAL.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+///
+/// Each round syncs what was written since the last one, the WAL and then the database file.
+/// Once a second, at 1,000 messages a second, that was about 18 MB to sync (2 to 28 ms), and
+/// the store's writes could stall while it ran: the reply latency's p99.9 was three times what
+/// it was with no fsync at all. Four smaller rounds a second cut the p99.9 by about a quarter
+/// (`docs/benchmarks.md`, tenth round).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A WAL longer than this many frames (4 KiB pages: 16 MiB) after a background checkpoint is
 /// finished under the store's lock, so that the next write starts it over (see
