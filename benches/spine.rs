@@ -53,7 +53,7 @@ impl CountingPlatform {
             user_language: None,
             voice: None,
             unreadable: false,
-            received_at: std::time::SystemTime::now(),
+            received_at: tokio::time::Instant::now(),
         };
         if let Some(tx) = self.tx.lock().expect("lock").as_ref() {
             let _ = tx.send(inbound);

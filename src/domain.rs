@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use tokio::time::Instant;
 
 /// Which chat platform a message belongs to. A small closed set, so it is safe as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,7 +154,10 @@ pub struct Inbound {
     /// caption): it is answered with a hint. Platforms set it only in private chats; in a group
     /// such a message is ignored.
     pub unreadable: bool,
-    pub received_at: SystemTime,
+    /// When the platform adapter read the message off the platform (monotonic; not kept across
+    /// restarts). Where the runtime's own share of a reply's latency starts
+    /// (`tolmach_runtime_overhead_seconds`).
+    pub received_at: Instant,
 }
 
 /// A voice message, fetched from the platform on demand.

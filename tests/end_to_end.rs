@@ -122,7 +122,7 @@ async fn a_redelivered_message_is_answered_once() {
         user_language: None,
         voice: None,
         unreadable: false,
-        received_at: std::time::SystemTime::now(),
+        received_at: tokio::time::Instant::now(),
     };
     platform.push_inbound(inbound.clone());
     assert!(platform.wait_for_replies(1, PATIENCE).await);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tolmach::supervision::NodeStatus;
 use tolmach::telemetry::metrics::{Metric, sample};
-use tolmach_testkit::{FakeTelegram, Fault, TgChat, TgUser};
+use tolmach_testkit::{Behavior, FakeProvider, FakeTelegram, Fault, TgChat, TgUser};
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -114,6 +114,8 @@ async fn the_exposition_follows_prometheus_conventions_and_passes_promtool() {
         "tolmach_messages_received_total",
         "tolmach_replies_total",
         "tolmach_request_duration_seconds_bucket",
+        "tolmach_runtime_overhead_seconds_bucket",
+        "tolmach_runtime_stage_seconds_bucket",
         "tolmach_provider_call_duration_seconds_bucket",
         "tolmach_provider_calls_total",
         "tolmach_breaker_state",
@@ -166,6 +168,48 @@ async fn the_exposition_follows_prometheus_conventions_and_passes_promtool() {
         }
     }
     promtool(&text);
+    app.shutdown().await;
+}
+
+/// `tolmach_runtime_overhead_seconds` is the runtime's own time: a slow provider shows in the
+/// request duration, not in it.
+#[tokio::test]
+async fn the_runtime_overhead_leaves_out_the_time_spent_waiting_on_providers() {
+    let slow = FakeProvider::start().await.expect("fake");
+    slow.set_behavior(Behavior::delayed(
+        Duration::from_millis(1500),
+        Behavior::Echo,
+    ));
+    let env = common::providers(&[("slow", &slow)]);
+    let (app, platform) = common::start(&common::with(&env, &[])).await;
+    platform.push("chat-1", "u1", "/tr es,fr good morning");
+    assert!(platform.wait_for_replies(1, common::PATIENCE).await);
+    common::settle(&app).await;
+    let text = metrics_text(&app).await;
+    let memory = [("platform", "memory")];
+    let series = |name: &str| sample(&text, name, &memory);
+    assert_eq!(series("tolmach_request_duration_seconds_count"), Some(1.0));
+    let request = series("tolmach_request_duration_seconds_sum").expect("request duration");
+    assert!(request >= 1.5, "the provider took 1.5 s: {text}");
+    assert_eq!(series("tolmach_runtime_overhead_seconds_count"), Some(1.0));
+    let overhead = series("tolmach_runtime_overhead_seconds_sum").expect("overhead");
+    // Counting the provider's 1.5 s would put it above; the runtime's own work is a small
+    // fraction of it.
+    assert!(
+        overhead < 0.75,
+        "overhead {overhead} s of {request} s: {text}"
+    );
+    let mut stages = 0.0;
+    for stage in ["intake", "queue", "handling", "dispatch"] {
+        let labels = [("platform", "memory"), ("stage", stage)];
+        assert_eq!(
+            sample(&text, "tolmach_runtime_stage_seconds_count", &labels),
+            Some(1.0),
+            "{stage}: {text}"
+        );
+        stages += sample(&text, "tolmach_runtime_stage_seconds_sum", &labels).expect("sum");
+    }
+    assert!((stages - overhead).abs() < 1e-6, "{stages} vs {overhead}");
     app.shutdown().await;
 }
 

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::SystemTime;
-
 use common::{PATIENCE, config, fake_provider, settle, start_with};
 use tolmach::domain::{ChatKey, ChatKind, Inbound, MessageKey, PlatformId, UserKey};
 use tolmach::store::Store;
@@ -253,7 +251,7 @@ async fn history_is_not_kept_in_groups_by_default() {
         quoted: None,
         voice: None,
         unreadable: false,
-        received_at: SystemTime::now(),
+        received_at: tokio::time::Instant::now(),
     };
     platform.push_inbound(group("g1", "/tr es group text"));
     platform.push_inbound(group("g2", "/history"));

@@ -566,6 +566,8 @@ async fn translated(
     .await
     {
         Ok(outcome) => {
+            deps.ledger
+                .waited_on_providers(&inbound.key, outcome.provider_time);
             let r = aggregate(&outcome, verbose, loc);
             Resolution::Reply {
                 text: r.text,

@@ -17,6 +17,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -60,6 +61,61 @@ pub enum Resolution {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub outbound: Outbound,
+    pub timing: Timing,
+}
+
+/// Where a message's time went on its way through the runtime, for
+/// `tolmach_runtime_overhead_seconds` and `tolmach_runtime_stage_seconds`. The outbox completes
+/// it when the reply's send starts ([`Timing::stages`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// The platform adapter read the message.
+    pub received: Instant,
+    /// The ledger accepted it.
+    pub accepted: Instant,
+    /// A conversation first took it up.
+    pub picked: Instant,
+    /// It was resolved (its reply ready).
+    pub resolved: Instant,
+    /// Time spent waiting on translation providers, over every attempt.
+    pub provider: Duration,
+}
+
+/// The runtime's own time for one reply, by stage; see [`Timing::stages`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stages {
+    /// Read → accepted: decoding, the durable inbox, the hand-over to the session.
+    pub intake: Duration,
+    /// Accepted → taken up by its conversation: routing, actor start, mailboxes, and waiting
+    /// behind the chat's earlier messages.
+    pub queue: Duration,
+    /// Taken up → reply ready, less provider time: rate limit, parsing, detection, planning,
+    /// aggregation, the store.
+    pub handling: Duration,
+    /// Reply ready → its send starts, less the wait for the platform's send limits: the outbox,
+    /// and waiting behind the chat's earlier replies.
+    pub dispatch: Duration,
+}
+
+impl Stages {
+    /// The sum: the runtime's own share of the reply's latency.
+    pub fn total(&self) -> Duration {
+        self.intake + self.queue + self.handling + self.dispatch
+    }
+}
+
+impl Timing {
+    /// The stages of a reply whose send started at `sent`, after waiting `paced` for the
+    /// platform's send limits.
+    pub fn stages(&self, sent: Instant, paced: Duration) -> Stages {
+        let span = |from: Instant, to: Instant| to.saturating_duration_since(from);
+        Stages {
+            intake: span(self.received, self.accepted),
+            queue: span(self.accepted, self.picked),
+            handling: span(self.picked, self.resolved).saturating_sub(self.provider),
+            dispatch: span(self.resolved, sent).saturating_sub(paced),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -73,6 +129,10 @@ enum State {
 struct Entry {
     inbound: Arc<Inbound>,
     accepted_at: Instant,
+    /// When a conversation first took it up.
+    picked_at: Option<Instant>,
+    /// Time spent waiting on providers so far ([`Ledger::waited_on_providers`]).
+    provider_time: Duration,
     attempts: u32,
     state: State,
 }
@@ -165,6 +225,8 @@ impl Ledger {
                 Entry {
                     inbound: Arc::new(inbound),
                     accepted_at: Instant::now(),
+                    picked_at: None,
+                    provider_time: Duration::ZERO,
                     attempts: 0,
                     state: State::Pending,
                 },
@@ -182,11 +244,20 @@ impl Ledger {
         let key = inner.queues.get(chat)?.front()?.clone();
         let entry = inner.entries.get_mut(&key)?;
         entry.attempts += 1;
+        entry.picked_at.get_or_insert_with(Instant::now);
         Some(Work {
             inbound: entry.inbound.clone(),
             attempt: entry.attempts,
             accepted_at: entry.accepted_at,
         })
+    }
+
+    /// Counts `waited` as time the message spent waiting on translation providers (not the
+    /// runtime's own time; see [`Timing`]).
+    pub fn waited_on_providers(&self, key: &MessageKey, waited: Duration) {
+        if let Some(entry) = self.lock().entries.get_mut(key) {
+            entry.provider_time += waited;
+        }
     }
 
     /// Whether `chat` has messages waiting for a reply.
@@ -231,8 +302,16 @@ impl Ledger {
             if !matches!(entry.state, State::Pending) {
                 return false;
             }
-            let took = entry.accepted_at.elapsed();
+            let resolved = Instant::now();
+            let took = resolved.saturating_duration_since(entry.accepted_at);
             let inbound = entry.inbound.clone();
+            let timing = Timing {
+                received: inbound.received_at.min(entry.accepted_at),
+                accepted: entry.accepted_at,
+                picked: entry.picked_at.unwrap_or(resolved),
+                resolved,
+                provider: entry.provider_time,
+            };
             if let Some(q) = inner.queues.get_mut(&key.chat) {
                 if let Some(pos) = q.iter().position(|k| k == key) {
                     q.remove(pos);
@@ -256,6 +335,7 @@ impl Ledger {
                             part: 0,
                             text,
                         },
+                        timing,
                     };
                     let queued = inner
                         .outboxes
@@ -390,7 +470,6 @@ impl Recent {
 mod tests {
     use super::*;
     use crate::domain::{ChatKind, UserKey};
-    use std::time::SystemTime;
 
     fn inbound(chat: &str, id: &str) -> Inbound {
         Inbound {
@@ -407,7 +486,7 @@ mod tests {
             user_language: None,
             voice: None,
             unreadable: false,
-            received_at: SystemTime::now(),
+            received_at: Instant::now(),
         }
     }
 
@@ -416,6 +495,45 @@ mod tests {
             text: text.into(),
             outcome: ReplyOutcome::Info,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivery_carries_where_its_time_went() {
+        let ledger = Ledger::new(Metrics::new(), 10);
+        let mut outbox =
+            ledger.register_outbox(Arc::new(crate::platforms::memory::MemoryPlatform::new()));
+        let m = inbound("c", "1");
+        let key = m.key.clone();
+        let read = m.received_at;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        ledger.accept(m);
+        tokio::time::advance(Duration::from_millis(2)).await;
+        ledger.next(&key.chat).expect("pending");
+        tokio::time::advance(Duration::from_millis(4)).await;
+        // A second attempt (its first conversation died) does not move the pick-up time.
+        ledger.next(&key.chat).expect("still pending");
+        ledger.waited_on_providers(&key, Duration::from_millis(3));
+        ledger.waited_on_providers(&key, Duration::from_millis(2));
+        tokio::time::advance(Duration::from_millis(8)).await;
+        assert!(ledger.resolve(&key, reply("a")));
+        let timing = outbox.recv().await.expect("one delivery").timing;
+        assert_eq!(timing.received, read);
+        assert_eq!(timing.provider, Duration::from_millis(5));
+        let sent = timing.resolved + Duration::from_millis(16);
+        let stages = timing.stages(sent, Duration::from_millis(10));
+        assert_eq!(
+            stages,
+            Stages {
+                intake: Duration::from_millis(1),
+                queue: Duration::from_millis(2),
+                handling: Duration::from_millis(7),
+                dispatch: Duration::from_millis(6),
+            }
+        );
+        assert_eq!(stages.total(), Duration::from_millis(16));
+        // Waits longer than the span they are taken from leave nothing, never a negative.
+        let stages = timing.stages(timing.resolved, Duration::from_secs(1));
+        assert_eq!(stages.dispatch, Duration::ZERO);
     }
 
     #[tokio::test]

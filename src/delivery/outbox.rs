@@ -8,7 +8,8 @@
 //! waited out exactly and the send repeated, never dropped, never sooner; transient errors back
 //! off 1 s, 2 s, 4 s... up to `max_attempts`; permanent errors (bot blocked, chat gone) are given
 //! up on at once. Either way the ledger is then told the message is done, which acknowledges it
-//! to the platform.
+//! to the platform. When a reply's first send starts, the outbox records the runtime's own time
+//! for it from the [`Timing`] the ledger handed over (ADR 0022).
 //!
 //! The outbox is a task owned by the application, not an actor: supervision never kills it, so
 //! a send is never cut off halfway by a restart, which is what would make a reply ambiguous
@@ -20,8 +21,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use super::ledger::{Delivery, Ledger};
+use super::ledger::{Delivery, Ledger, Timing};
 use super::pacing::Pacer;
 use super::split::split_reply;
 use crate::domain::{ChatKey, ChatKind, MessageKey, Outbound};
@@ -141,18 +143,19 @@ impl Outbox {
             return;
         };
         let outbound = head.outbound.clone();
+        let timing = head.timing;
         let shared = self.shared.clone();
         let chat = chat.clone();
         sending.spawn(async move {
             let key = outbound.in_reply_to.clone();
-            let sent = shared.deliver(outbound).await;
+            let sent = shared.deliver(outbound, timing).await;
             (chat, key, sent)
         });
     }
 }
 
 impl Shared {
-    async fn deliver(&self, outbound: Outbound) -> bool {
+    async fn deliver(&self, outbound: Outbound, timing: Timing) -> bool {
         let rendered = self.platform.render(&outbound.text);
         let parts = split_reply(&rendered, self.platform.max_reply_chars());
         for (i, text) in parts.into_iter().enumerate() {
@@ -161,7 +164,8 @@ impl Shared {
                 part: u16::try_from(i).unwrap_or(u16::MAX),
                 ..outbound.clone()
             };
-            if let Err(e) = self.send_with_retry(&part).await {
+            let timing = (i == 0).then_some(timing);
+            if let Err(e) = self.send_with_retry(&part, timing).await {
                 tracing::warn!(
                     corr = %outbound.in_reply_to.corr(),
                     platform = %self.platform.id(),
@@ -175,13 +179,25 @@ impl Shared {
         true
     }
 
-    async fn send_with_retry(&self, part: &Outbound) -> Result<(), SendError> {
+    /// Sends one part. `timing` (the first part's) is completed and recorded when its first
+    /// send starts.
+    async fn send_with_retry(
+        &self,
+        part: &Outbound,
+        mut timing: Option<Timing>,
+    ) -> Result<(), SendError> {
         let mut backoff = self.policy.initial_backoff;
         let mut attempts = 0;
         loop {
+            let pacing = Instant::now();
             self.pacer
                 .ready(&part.chat, part.chat_kind == ChatKind::Group)
                 .await;
+            if let Some(timing) = timing.take() {
+                let now = Instant::now();
+                let stages = timing.stages(now, now.saturating_duration_since(pacing));
+                self.metrics.runtime_overhead(self.platform.id(), &stages);
+            }
             let err = match self.platform.send(part).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,

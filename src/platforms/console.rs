@@ -90,7 +90,7 @@ fn read_lines(mut input: impl BufRead, max_line_bytes: usize, tx: &mpsc::Sender<
             user_language: None,
             voice: None,
             unreadable: false,
-            received_at: SystemTime::now(),
+            received_at: tokio::time::Instant::now(),
         };
         if tx.blocking_send(inbound).is_err() {
             return;

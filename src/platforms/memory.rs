@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
@@ -66,7 +66,7 @@ impl MemoryPlatform {
             user_language: None,
             voice: None,
             unreadable: false,
-            received_at: SystemTime::now(),
+            received_at: tokio::time::Instant::now(),
         };
         let key = inbound.key.clone();
         self.push_inbound(inbound);

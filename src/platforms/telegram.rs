@@ -214,6 +214,8 @@ impl TelegramPlatform {
     /// counted as ignored, and the cursor moves past all of them, in one transaction. If that
     /// transaction fails nothing is accepted: Telegram keeps the batch and delivers it again.
     fn absorb(&self, raw: Vec<serde_json::Value>, me: &Me) -> Result<(), crate::store::StoreError> {
+        // The whole batch was read at once: its messages' time in the runtime starts here.
+        let read_at = tokio::time::Instant::now();
         let fetched = raw.len();
         let mut poll = self.lock();
         let mut cursor = poll.cursor;
@@ -237,7 +239,14 @@ impl TelegramPlatform {
                 continue;
             };
             match classify(&update, me) {
-                Classified::Answer(inbound) => accepted.push((id, text, *inbound)),
+                Classified::Answer(inbound) => accepted.push((
+                    id,
+                    text,
+                    Inbound {
+                        received_at: read_at,
+                        ..*inbound
+                    },
+                )),
                 Classified::Ignore(reason) => ignored.push(reason),
             }
         }

@@ -178,6 +178,7 @@ mod tests {
             &RomaOutcome {
                 results: vec![ok("es", "Hola"), err("de", ProviderError::Busy)],
                 demo_only: false,
+                provider_time: std::time::Duration::ZERO,
                 source: None,
                 transcript: None,
             },
@@ -196,6 +197,7 @@ mod tests {
         let r = aggregate_plain(&RomaOutcome {
             results: vec![ok("es", "Hola"), ok("fr", "Salut")],
             demo_only: false,
+            provider_time: std::time::Duration::ZERO,
             source: None,
             transcript: None,
         });
@@ -212,6 +214,7 @@ mod tests {
                 err("de", ProviderError::Timeout),
             ],
             demo_only: false,
+            provider_time: std::time::Duration::ZERO,
             source: None,
             transcript: None,
         });
@@ -230,6 +233,7 @@ mod tests {
                 ProviderError::Unsupported("not in the offline demo phrasebook".into()),
             )],
             demo_only: true,
+            provider_time: std::time::Duration::ZERO,
             source: None,
             transcript: None,
         });
@@ -248,6 +252,7 @@ mod tests {
         let r = aggregate_plain(&RomaOutcome {
             results: vec![ok("en", "Hello\nworld"), ok("fr", "Salut")],
             demo_only: false,
+            provider_time: std::time::Duration::ZERO,
             source: Some(crate::roma::Source {
                 lang: Lang::from_code("it").expect("it"),
                 detected: true,
@@ -265,6 +270,7 @@ mod tests {
         let heard = aggregate_plain(&RomaOutcome {
             results: vec![ok("es", "Hola")],
             demo_only: false,
+            provider_time: std::time::Duration::ZERO,
             source: None,
             transcript: Some(Ok("hello".into())),
         });
@@ -272,6 +278,7 @@ mod tests {
         let only = aggregate_plain(&RomaOutcome {
             results: vec![],
             demo_only: false,
+            provider_time: std::time::Duration::ZERO,
             source: None,
             transcript: Some(Ok("hello".into())),
         });
@@ -280,6 +287,7 @@ mod tests {
         let failed = aggregate_plain(&RomaOutcome {
             results: vec![err("es", ProviderError::Timeout)],
             demo_only: false,
+            provider_time: std::time::Duration::ZERO,
             source: None,
             transcript: Some(Err(SpeechError::Transcribe(ProviderError::Timeout))),
         });
@@ -293,6 +301,7 @@ mod tests {
             &RomaOutcome {
                 results: vec![ok("en", "Hello"), err("ja", ProviderError::Timeout)],
                 demo_only: false,
+                provider_time: std::time::Duration::ZERO,
                 source: None,
                 transcript: None,
             },

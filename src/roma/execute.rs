@@ -46,6 +46,7 @@ pub async fn execute(
     let mut running: Running<'_> = FuturesUnordered::new();
     let deadline = tokio::time::sleep_until(request.deadline);
     tokio::pin!(deadline);
+    let mut provider_time = std::time::Duration::ZERO;
 
     loop {
         // Start or finish everything that is ready, until nothing more is.
@@ -119,16 +120,23 @@ pub async fn execute(
         if running.is_empty() {
             break;
         }
-        tokio::select! {
-            Some((id, output)) = running.next() => match output {
-                Output::Translated(result) => {
-                    metrics.roma_subtask(if result.is_ok() { "ok" } else { "failed" });
-                    results[id] = Some(result);
-                }
-                Output::Transcribed(result) => transcript = Some(result),
-            },
-            () = &mut deadline => {
-                tracing::debug!(unfinished = running.len(), "request deadline passed; cancelling");
+        let waiting = tokio::time::Instant::now();
+        let next = tokio::select! {
+            Some(done) = running.next() => Some(done),
+            () = &mut deadline => None,
+        };
+        provider_time += waiting.elapsed();
+        match next {
+            Some((id, Output::Translated(result))) => {
+                metrics.roma_subtask(if result.is_ok() { "ok" } else { "failed" });
+                results[id] = Some(result);
+            }
+            Some((_, Output::Transcribed(result))) => transcript = Some(result),
+            None => {
+                tracing::debug!(
+                    unfinished = running.len(),
+                    "request deadline passed; cancelling"
+                );
                 if transcript.is_none() && matches!(request.input, Input::Voice(_)) {
                     transcript = Some(Err(SpeechError::Timeout));
                 }
@@ -164,6 +172,7 @@ pub async fn execute(
         demo_only: router.demo_only(),
         source: plan.source,
         transcript,
+        provider_time,
     }
 }
 

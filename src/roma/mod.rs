@@ -102,6 +102,9 @@ pub struct RomaOutcome {
     pub source: Option<Source>,
     /// For a voice input: what was heard, or why nothing was.
     pub transcript: Option<Result<String, SpeechError>>,
+    /// How long the request waited on providers (translations and the transcription, the HTTP
+    /// client's time included): not the runtime's own time.
+    pub provider_time: std::time::Duration,
 }
 
 /// The source language of `text` when the detector is confident about it.

@@ -18,6 +18,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
+use crate::delivery::ledger::Stages;
 use crate::domain::PlatformId;
 use crate::supervision::ActorKind;
 
@@ -82,6 +83,10 @@ metrics_table! {
         => "Whether the platform is connected (1) or not (0): last poll or gateway state (sampled).",
     RequestDuration: Histogram "tolmach_request_duration_seconds" in Seconds
         => "Time from accepting a message to its reply being ready.",
+    RuntimeOverhead: Histogram "tolmach_runtime_overhead_seconds" in Seconds
+        => "The runtime's own share of each reply's latency: from reading the message off the platform to the reply's send starting, less the time spent waiting on translation providers and on the platform's send limits.",
+    RuntimeStage: Histogram "tolmach_runtime_stage_seconds" in Seconds
+        => "tolmach_runtime_overhead_seconds by stage: intake (read to accepted), queue (to its conversation taking it up), handling (to the reply being ready, less provider time), dispatch (to the send starting, less send-limit waits).",
     RateLimited: Counter "tolmach_rate_limited_total"
         => "Messages refused by the per-user rate limiter; notified=true when the user was told.",
     ProviderCalls: Counter "tolmach_provider_calls_total"
@@ -196,6 +201,13 @@ const META: metrics::Metadata<'static> =
 /// Histogram buckets for the fan-out width of one request (subtasks).
 const WIDTH_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0];
 
+/// Histogram buckets for the runtime's own time per reply (`tolmach_runtime_*`), in seconds:
+/// finer below a few milliseconds, where it normally lies.
+const OVERHEAD_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.002_5, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Histogram buckets for request and call durations, in seconds.
 const DURATION_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -216,6 +228,13 @@ impl Metrics {
                 b.set_buckets_for_metric(
                     Matcher::Full(Metric::RomaFanoutWidth.name().into()),
                     WIDTH_BUCKETS,
+                )
+            })
+            // Prefix matchers take precedence over the `_seconds` suffix.
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Prefix("tolmach_runtime_".into()),
+                    OVERHEAD_BUCKETS,
                 )
             })
             .map(|b| b.build_recorder())
@@ -308,6 +327,24 @@ impl Metrics {
         if outcome != ReplyOutcome::Ignored {
             self.histogram(Metric::RequestDuration, vec![platform_label(platform)])
                 .record(took.as_secs_f64());
+        }
+    }
+
+    /// The runtime's own time for one reply, in total and by stage.
+    pub fn runtime_overhead(&self, platform: PlatformId, stages: &Stages) {
+        self.histogram(Metric::RuntimeOverhead, vec![platform_label(platform)])
+            .record(stages.total().as_secs_f64());
+        for (stage, took) in [
+            ("intake", stages.intake),
+            ("queue", stages.queue),
+            ("handling", stages.handling),
+            ("dispatch", stages.dispatch),
+        ] {
+            self.histogram(
+                Metric::RuntimeStage,
+                vec![platform_label(platform), Label::new("stage", stage)],
+            )
+            .record(took.as_secs_f64());
         }
     }
 
@@ -645,6 +682,31 @@ mod tests {
         a.rate_limited(true);
         assert_eq!(a.sum(Metric::RateLimited), 1.0);
         assert_eq!(b.sum(Metric::RateLimited), 0.0);
+    }
+
+    #[test]
+    fn the_runtime_overhead_has_sub_millisecond_buckets_and_stages() {
+        let m = Metrics::new();
+        let ms = Duration::from_micros;
+        m.runtime_overhead(
+            PlatformId::Telegram,
+            &Stages {
+                intake: ms(100),
+                queue: ms(200),
+                handling: ms(300),
+                dispatch: ms(100),
+            },
+        );
+        let text = m.render();
+        for line in [
+            "tolmach_runtime_overhead_seconds_bucket{platform=\"telegram\",le=\"0.0005\"} 0",
+            "tolmach_runtime_overhead_seconds_bucket{platform=\"telegram\",le=\"0.00075\"} 1",
+            "tolmach_runtime_stage_seconds_bucket{platform=\"telegram\",stage=\"handling\",le=\"0.00025\"} 0",
+            "tolmach_runtime_stage_seconds_bucket{platform=\"telegram\",stage=\"handling\",le=\"0.0005\"} 1",
+            "tolmach_runtime_stage_seconds_count{platform=\"telegram\",stage=\"intake\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -18,7 +18,6 @@
 //! `ie:<application id>:<token>` / `ip:...` for an ephemeral / public interaction response.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serenity::model::application::{CommandDataOptionValue, CommandInteraction, CommandType};
 use serenity::model::channel::{Message, MessageFlags, MessageType};
@@ -124,7 +123,7 @@ pub fn message(m: &Message, me: Identity, prefix: &str) -> Classified {
         user_language: None,
         voice,
         unreadable,
-        received_at: SystemTime::now(),
+        received_at: tokio::time::Instant::now(),
     }))
 }
 
@@ -273,7 +272,7 @@ pub fn interaction(i: &CommandInteraction) -> Classified {
         user_language: Some(Arc::from(i.locale.as_str())),
         voice: None,
         unreadable: false,
-        received_at: SystemTime::now(),
+        received_at: tokio::time::Instant::now(),
     }))
 }
 

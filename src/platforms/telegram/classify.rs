@@ -16,7 +16,6 @@
 //! replied-to message's text or caption.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use teloxide::types::{Me, MediaKind, Message, MessageKind, Update, UpdateKind};
 
@@ -116,7 +115,7 @@ fn message(update_id: u32, m: &Message, me: &Me) -> Classified {
         user_language: from.language_code.as_deref().map(Arc::from),
         voice,
         unreadable,
-        received_at: SystemTime::now(),
+        received_at: tokio::time::Instant::now(),
     }))
 }
 
