@@ -20,6 +20,7 @@
 pub mod analysis;
 pub mod chaos;
 pub mod mix;
+pub mod overhead;
 pub mod platform;
 pub mod probe;
 pub mod report;
@@ -35,6 +36,7 @@ use tolmach_testkit::{Behavior, FakeProvider};
 
 use crate::analysis::{Input, Posted};
 use crate::mix::{Arrival, ChatRef, Traffic};
+use crate::overhead::{InBot, Scrape};
 use crate::platform::Fake;
 use crate::report::{Report, Resources};
 use crate::scenario::{LimitsKind, Scenario};
@@ -83,6 +85,9 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     let target = Arc::new(Target::new(&s, &fake, &provider.base_url(), work)?);
     target.spawn().await?;
     warm_up(&s, &fake, &target, work).await?;
+    // The bot's own figures, for the run's messages only (compared after the drain).
+    let overhead_before = target.scrape().await.map(|t| Scrape::of(&t));
+    let starts = target.starts();
 
     let start = Instant::now();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -113,6 +118,12 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     provider.set_behavior(calm);
     drain(&s, &fake, &posted).await;
     tokio::time::sleep(SETTLE).await;
+    // A restart started the bot's counters over: no figures then.
+    let overhead_after = if target.starts() == starts {
+        target.scrape().await.map(|t| Scrape::of(&t))
+    } else {
+        None
+    };
     let ending = target.stop(Duration::from_secs(20)).await?;
     let samples = probe.await.unwrap_or_default();
 
@@ -143,6 +154,9 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     Ok(Report {
         target_version: target_version(&s),
         resources: Resources::of(&samples, load_secs),
+        runtime_overhead: overhead_before
+            .zip(overhead_after)
+            .and_then(|(before, after)| InBot::between(&before, &after)),
         scenario: s,
         outcome,
         events,

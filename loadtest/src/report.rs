@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::analysis::Outcome;
 use crate::chaos::{ChaosStats, Event};
+use crate::overhead::InBot;
 use crate::probe::Sample;
 use crate::scenario::{LimitsKind, Scenario};
 use crate::target::Ending;
@@ -33,6 +34,9 @@ pub struct Report {
     pub events: Vec<Event>,
     pub chaos: ChaosStats,
     pub resources: Resources,
+    /// The runtime's own share of the latency, from tolmach's own histogram (`None` for the
+    /// peers, or when the bot restarted during the run); see [`crate::overhead`].
+    pub runtime_overhead: Option<InBot>,
     pub samples: Vec<Sample>,
     /// How the process ended.
     pub ending: Ending,
@@ -143,6 +147,25 @@ impl Report {
         line(spread("latency (offered → reply)", &o.latency));
         line(spread("runtime-added (translations)", &o.runtime_added));
         line(spread("pick-up (posted → offered)", &o.pickup));
+        if let Some(b) = &self.runtime_overhead {
+            let stages: Vec<String> = b
+                .stage_mean_ms
+                .iter()
+                .zip(&b.stage_p99_le_ms)
+                .map(|((name, mean), (_, p99))| format!("{name} {mean:.3} / ≤ {p99} ms"))
+                .collect();
+            line(format!(
+                "runtime's own time (the bot's histogram, n = {}): mean {:.3} ms, p50 ≤ {} ms, p90 ≤ {} ms, p99 ≤ {} ms, p99.9 ≤ {} ms; {:.2}% within 1 ms",
+                b.count,
+                b.mean_ms,
+                b.p50_le_ms,
+                b.p90_le_ms,
+                b.p99_le_ms,
+                b.p999_le_ms,
+                b.within_1ms * 100.0
+            ));
+            line(format!("  by stage, mean / p99: {}", stages.join(", ")));
+        }
         let mut kinds: Vec<_> = o.latency_by_kind.iter().collect();
         kinds.sort_by(|a, b| a.0.cmp(b.0));
         for (k, x) in kinds {

@@ -51,6 +51,8 @@ pub struct Target {
     pid: watch::Sender<Option<u32>>,
     starts: StdMutex<u32>,
     admin: Option<Admin>,
+    /// tolmach's Prometheus exposition.
+    metrics_url: Option<String>,
 }
 
 /// Where the workspace's binaries are: next to this program (`target/release/` or
@@ -94,10 +96,11 @@ impl Target {
                         .ok_or_else(|| TargetError::Missing(PathBuf::from("tolmach"), "tolmach"))?,
                 };
                 let admin_port = free_port()?;
-                env.extend(tolmach_env(s, provider_url, work, admin_port));
+                let metrics_port = free_port()?;
+                env.extend(tolmach_env(s, provider_url, work, admin_port, metrics_port));
                 env.extend(s.bot_env.iter().cloned());
                 let admin = Admin::new(format!("http://127.0.0.1:{admin_port}"));
-                (program, Vec::new(), Some(admin))
+                (program, Vec::new(), Some((admin, metrics_port)))
             }
             TargetKind::BareTeloxide => {
                 let program = sibling_binary("bare-teloxide").ok_or_else(|| {
@@ -126,6 +129,13 @@ impl Target {
         // absolute without resolving symlinks: a venv's `bin/python` is a symlink, and the
         // interpreter it points to would not see the venv's packages.
         let program = std::path::absolute(&program).unwrap_or(program);
+        let (admin, metrics_url) = match admin {
+            Some((admin, port)) => (
+                Some(admin),
+                Some(format!("http://127.0.0.1:{port}/metrics")),
+            ),
+            None => (None, None),
+        };
         Ok(Target {
             kind: s.target,
             launch: Launch {
@@ -138,6 +148,7 @@ impl Target {
             pid: watch::channel(None).0,
             starts: StdMutex::new(0),
             admin,
+            metrics_url,
         })
     }
 
@@ -147,6 +158,26 @@ impl Target {
 
     pub fn admin(&self) -> Option<&Admin> {
         self.admin.as_ref()
+    }
+
+    /// How many times the process was started.
+    pub fn starts(&self) -> u32 {
+        *self.starts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bot's Prometheus exposition now, if it serves one (tolmach does; the peers do not).
+    pub async fn scrape(&self) -> Option<String> {
+        let url = self.metrics_url.as_ref()?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        let response = http.get(url).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
     }
 
     /// The pid of the running process, if any (changes on restart).
@@ -278,13 +309,14 @@ fn tolmach_env(
     provider_url: &str,
     work: &Path,
     admin_port: u16,
+    metrics_port: u16,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(&str, String)> = vec![
         (
             "TOLMACH_RUNTIME_DATA_DIR",
             work.join("data").display().to_string(),
         ),
-        ("TOLMACH_METRICS_ADDR", "127.0.0.1:0".into()),
+        ("TOLMACH_METRICS_ADDR", format!("127.0.0.1:{metrics_port}")),
         ("TOLMACH_ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
         ("TOLMACH_ADMIN_TOKEN", ADMIN_TOKEN.into()),
         ("TOLMACH_LOG", "warn".into()),
