@@ -168,11 +168,8 @@ impl Target {
     /// The bot's Prometheus exposition now, if it serves one (tolmach does; the peers do not).
     pub async fn scrape(&self) -> Option<String> {
         let url = self.metrics_url.as_ref()?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .ok()?;
+        // tolmach's HTTP endpoints share one client: the admin API's.
+        let http = &self.admin.as_ref()?.http;
         let response = http.get(url).send().await.ok()?;
         if !response.status().is_success() {
             return None;
