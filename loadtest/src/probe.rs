@@ -2,6 +2,12 @@
 //!
 //! The pid comes from [`crate::target::Target::pid`], so a restart is followed; CPU time is
 //! counted per process and summed, so a restart does not reset the total.
+//!
+//! Also read, where the kernel keeps scheduler statistics: how long the bot's threads waited
+//! for a CPU while ready to run, and how often they were switched in, summed over the threads
+//! (`/proc/<pid>/task/*/schedstat`). On a machine the bot shares with the harness and the
+//! fakes, that wait is part of every latency the harness measures and none of it is the bot's
+//! code: the report shows it so a run can tell a slow bot from a busy machine.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +23,11 @@ pub struct Sample {
     pub rss: u64,
     /// CPU time used since the previous sample, as a share of one core (1.0 = one core busy).
     pub cpu: f64,
+    /// Time the bot's threads spent ready to run but waiting for a CPU since the previous
+    /// sample, as a share of one core (`None` without scheduler statistics).
+    pub cpu_wait: Option<f64>,
+    /// Times the bot's threads were switched onto a CPU since the previous sample.
+    pub switches: Option<u64>,
 }
 
 /// Samples every `every` until `stop` fires.
@@ -29,6 +40,7 @@ pub async fn run(
     let ticks = clock_ticks();
     let mut out = Vec::new();
     let mut last: Option<(u32, f64, Instant)> = None;
+    let mut last_sched: Option<(u32, Sched, Instant)> = None;
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
@@ -50,12 +62,31 @@ pub async fn run(
             _ => 0.0,
         };
         last = Some((p, cpu, now));
+        let sched = scheduler_stats(p);
+        let (cpu_wait, switches) = match (sched, last_sched) {
+            (Some(now_s), Some((lp, then, lt))) if lp == p => {
+                let dt = now.duration_since(lt).as_secs_f64();
+                let waited = now_s.waited_ns.saturating_sub(then.waited_ns) as f64 / 1e9;
+                (
+                    (dt > 0.0).then(|| waited / dt),
+                    Some(now_s.switches.saturating_sub(then.switches)),
+                )
+            }
+            _ => (None, None),
+        };
+        last_sched = sched.map(|s| (p, s, now));
         let t = if now >= start {
             now.duration_since(start).as_secs_f64()
         } else {
             -start.duration_since(now).as_secs_f64()
         };
-        out.push(Sample { t, rss, cpu: share });
+        out.push(Sample {
+            t,
+            rss,
+            cpu: share,
+            cpu_wait,
+            switches,
+        });
     }
 }
 
@@ -79,6 +110,42 @@ fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// Scheduler statistics summed over a process's threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Sched {
+    /// Time spent ready to run, waiting for a CPU, in nanoseconds.
+    waited_ns: u64,
+    /// Times switched onto a CPU.
+    switches: u64,
+}
+
+/// `/proc/<pid>/task/*/schedstat` (time on a CPU, time waiting for one, times switched in),
+/// summed; `None` when the kernel keeps no such statistics. Threads that ended are not counted.
+fn scheduler_stats(pid: u32) -> Option<Sched> {
+    let mut total = Sched::default();
+    let mut any = false;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(line) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(s) = parse_schedstat(&line) {
+            total.waited_ns += s.waited_ns;
+            total.switches += s.switches;
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
+fn parse_schedstat(line: &str) -> Option<Sched> {
+    let mut fields = line.split_whitespace().skip(1);
+    Some(Sched {
+        waited_ns: fields.next()?.parse().ok()?,
+        switches: fields.next()?.parse().ok()?,
+    })
+}
+
 /// The kernel's clock ticks per second (`getconf CLK_TCK`), 100 when it cannot be read.
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
@@ -99,5 +166,23 @@ mod tests {
         let me = std::process::id();
         assert!(rss_bytes(me).is_some_and(|r| r > 1024 * 1024));
         assert!(cpu_seconds(me, clock_ticks()).is_some());
+    }
+
+    #[test]
+    fn reads_the_scheduler_statistics_line() {
+        assert_eq!(
+            parse_schedstat("2043800000 1069000000 23003\n"),
+            Some(Sched {
+                waited_ns: 1_069_000_000,
+                switches: 23_003
+            })
+        );
+        assert_eq!(parse_schedstat("12 34"), None);
+        assert_eq!(parse_schedstat(""), None);
+        // Where the kernel keeps them, this process has some.
+        if std::path::Path::new("/proc/self/schedstat").exists() {
+            let me = scheduler_stats(std::process::id()).expect("readable");
+            assert!(me.switches > 0);
+        }
     }
 }

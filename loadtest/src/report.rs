@@ -23,6 +23,12 @@ pub struct Resources {
     /// Mean CPU over the load, as a share of one core.
     pub cpu_mean: f64,
     pub cpu_peak: f64,
+    /// Mean time the bot's threads spent ready to run but waiting for a CPU, as a share of one
+    /// core, over the load (`None` without the kernel's scheduler statistics).
+    pub cpu_wait_mean: Option<f64>,
+    /// That wait per switch onto a CPU, in microseconds: roughly what each hand-off between
+    /// the bot's threads cost in waiting alone.
+    pub wait_per_switch_us: Option<f64>,
 }
 
 /// Everything a run produced.
@@ -59,8 +65,29 @@ impl Resources {
                 during.iter().map(|s| s.cpu).sum::<f64>() / during.len() as f64
             },
             cpu_peak: during.iter().map(|s| s.cpu).fold(0.0, f64::max),
+            cpu_wait_mean: mean(during.iter().filter_map(|s| s.cpu_wait)),
+            wait_per_switch_us: wait_per_switch_us(&during),
         }
     }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Σ wait ÷ Σ switches over the samples that have both; each sample's wait is its share of a
+/// core times the time since the sample before it.
+fn wait_per_switch_us(samples: &[&Sample]) -> Option<f64> {
+    let (mut waited_s, mut switches) = (0.0, 0u64);
+    for pair in samples.windows(2) {
+        let (before, now) = (pair[0], pair[1]);
+        if let (Some(wait), Some(n)) = (now.cpu_wait, now.switches) {
+            waited_s += wait * (now.t - before.t);
+            switches += n;
+        }
+    }
+    (switches > 0).then(|| waited_s * 1e6 / switches as f64)
 }
 
 /// The checks every run must pass: nothing lost, nothing repeated (but for replies in flight
@@ -182,6 +209,12 @@ impl Report {
             r.cpu_mean * 100.0,
             r.cpu_peak * 100.0
         ));
+        if let (Some(wait), Some(per)) = (r.cpu_wait_mean, r.wait_per_switch_us) {
+            line(format!(
+                "bot: ready but waiting for a CPU {:.0}% of a core, {per:.0} µs per switch onto one (the machine's share of the latency)",
+                wait * 100.0
+            ));
+        }
         let c = &self.chaos;
         if !s.chaos.is_calm() {
             line(format!(
@@ -409,4 +442,43 @@ pub fn compare(reports: &[Report]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: f64, cpu_wait: Option<f64>, switches: Option<u64>) -> Sample {
+        Sample {
+            t,
+            rss: 1,
+            cpu: 0.5,
+            cpu_wait,
+            switches,
+        }
+    }
+
+    #[test]
+    fn the_wait_for_a_cpu_is_averaged_over_the_load_and_divided_by_the_switches() {
+        let samples = [
+            sample(-1.0, Some(0.9), Some(1_000)), // warm-up: left out
+            sample(0.0, None, None),              // first reading of a (re)started bot
+            sample(0.5, Some(0.2), Some(1_000)),  // 100 ms waited over 1,000 switches
+            sample(1.0, Some(0.4), Some(3_000)),  // 200 ms over 3,000
+            sample(9.0, Some(0.9), Some(1)),      // after the load: left out
+        ];
+        let r = Resources::of(&samples, 1.0);
+        let wait = r.cpu_wait_mean.expect("read");
+        assert!((wait - 0.3).abs() < 1e-9, "{wait}");
+        let per = r.wait_per_switch_us.expect("read");
+        assert!((per - 75.0).abs() < 1e-6, "300 ms / 4,000 switches: {per}");
+    }
+
+    #[test]
+    fn without_scheduler_statistics_there_is_no_wait_figure() {
+        let samples = [sample(0.0, None, None), sample(0.5, None, None)];
+        let r = Resources::of(&samples, 1.0);
+        assert_eq!(r.cpu_wait_mean, None);
+        assert_eq!(r.wait_per_switch_us, None);
+    }
 }
