@@ -39,8 +39,8 @@ pub async fn run(
 ) -> Vec<Sample> {
     let ticks = clock_ticks();
     let mut out = Vec::new();
-    let mut last: Option<(u32, f64, Instant)> = None;
-    let mut last_sched: Option<(u32, Sched, Instant)> = None;
+    // The previous reading: pid, CPU seconds, scheduler statistics, when.
+    let mut last: Option<(u32, f64, Option<Sched>, Instant)> = None;
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
@@ -53,28 +53,21 @@ pub async fn run(
         let (Some(rss), Some(cpu)) = (rss_bytes(p), cpu_seconds(p, ticks)) else {
             continue;
         };
-        let now = Instant::now();
-        let share = match last {
-            Some((lp, lc, lt)) if lp == p => {
-                let dt = now.duration_since(lt).as_secs_f64();
-                if dt > 0.0 { (cpu - lc) / dt } else { 0.0 }
-            }
-            _ => 0.0,
-        };
-        last = Some((p, cpu, now));
         let sched = scheduler_stats(p);
-        let (cpu_wait, switches) = match (sched, last_sched) {
-            (Some(now_s), Some((lp, then, lt))) if lp == p => {
+        let now = Instant::now();
+        let (share, cpu_wait, switches) = match last {
+            Some((lp, lc, ls, lt)) if lp == p => {
                 let dt = now.duration_since(lt).as_secs_f64();
-                let waited = now_s.waited_ns.saturating_sub(then.waited_ns) as f64 / 1e9;
-                (
-                    (dt > 0.0).then(|| waited / dt),
-                    Some(now_s.switches.saturating_sub(then.switches)),
-                )
+                let per_second = |x: f64| if dt > 0.0 { x / dt } else { 0.0 };
+                let waits = sched.zip(ls).map(|(s, then)| {
+                    let waited = s.waited_ns.saturating_sub(then.waited_ns) as f64 / 1e9;
+                    (per_second(waited), s.switches.saturating_sub(then.switches))
+                });
+                (per_second(cpu - lc), waits.map(|w| w.0), waits.map(|w| w.1))
             }
-            _ => (None, None),
+            _ => (0.0, None, None),
         };
-        last_sched = sched.map(|s| (p, s, now));
+        last = Some((p, cpu, sched, now));
         let t = if now >= start {
             now.duration_since(start).as_secs_f64()
         } else {

@@ -59,11 +59,7 @@ impl Resources {
         Resources {
             rss_peak_bytes: samples.iter().map(|s| s.rss).max().unwrap_or(0),
             rss_last_bytes: samples.last().map_or(0, |s| s.rss),
-            cpu_mean: if during.is_empty() {
-                0.0
-            } else {
-                during.iter().map(|s| s.cpu).sum::<f64>() / during.len() as f64
-            },
+            cpu_mean: mean(during.iter().map(|s| s.cpu)).unwrap_or(0.0),
             cpu_peak: during.iter().map(|s| s.cpu).fold(0.0, f64::max),
             cpu_wait_mean: mean(during.iter().filter_map(|s| s.cpu_wait)),
             wait_per_switch_us: wait_per_switch_us(&during),
