@@ -18,6 +18,7 @@
 //! - [`roma`]: the coordinator's engine: atomize, plan, execute, aggregate.
 //! - [`command`]: what users can say; [`replies`]: what the bot says back; [`lang`]: languages;
 //!   [`detect`]: which language a text is in.
+//! - [`alloc`]: the allocator the binary runs on (mimalloc).
 //! - [`config`], [`telemetry`] (logs, metrics, health probes, redaction, Sentry), [`admin`]
 //!   (the operator's HTTP API), [`domain`] (shared vocabulary), [`secret`].
 //!
@@ -29,6 +30,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod alloc;
 pub mod app;
 pub mod command;
 pub mod config;

@@ -13,9 +13,9 @@ use tolmach::platforms::console::ConsolePlatform;
 use tolmach::{App, app};
 
 /// mimalloc instead of the system allocator: under load glibc's malloc and free were about a
-/// sixth of the process's CPU (ADR 0017).
+/// sixth of the process's CPU (ADR 0017; `tolmach::alloc`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tolmach::alloc::MiMalloc = tolmach::alloc::MiMalloc;
 
 /// A resilient chat-bot runtime that translates into many languages at once.
 ///

@@ -10,7 +10,7 @@
 //! several runtimes (tests) can live in one process and each renders only its own numbers. The
 //! metrics reporter actor serves [`Metrics::render`] over HTTP.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Recorder, SharedString, Unit};
@@ -179,6 +179,20 @@ impl ReplyOutcome {
             Self::Error => "error",
         }
     }
+
+    /// Its place in the per-outcome handle arrays.
+    fn index(self) -> usize {
+        match self {
+            Self::Translated => 0,
+            Self::Partial => 1,
+            Self::Failed => 2,
+            Self::Info => 3,
+            Self::Rejected => 4,
+            Self::RateLimited => 5,
+            Self::Ignored => 6,
+            Self::Error => 7,
+        }
+    }
 }
 
 /// Cheap, clonable handle to this runtime's metrics.
@@ -193,6 +207,76 @@ struct Inner {
     /// The standard `process_*` metrics (RSS, CPU, open fds, start time, threads).
     process: metrics_process::Collector,
     started: std::time::Instant,
+    hot: Hot,
+}
+
+/// The platforms, in [`platform_index`]'s order.
+const PLATFORMS: usize = 4;
+/// The reply outcomes, in [`ReplyOutcome::index`]'s order.
+const OUTCOMES: usize = 8;
+/// The stages of `tolmach_runtime_stage_seconds`, in the order of their handles.
+const STAGES: [&str; 4] = ["intake", "queue", "handling", "dispatch"];
+
+/// Handles of the series every message updates, each registered on first use. Looking a
+/// series up in the recorder (building its key, hashing its name and labels, searching the
+/// registry) cost several times the update itself; a handle is an `Arc` to the series.
+/// Series are still created only when first used, so the exposition is the same; the recorder
+/// has no idle timeout, so a series lives as long as its handle.
+#[derive(Default)]
+struct Hot {
+    received: [OnceLock<Counter>; PLATFORMS],
+    replies: [[OnceLock<Counter>; OUTCOMES]; PLATFORMS],
+    request_duration: [OnceLock<Histogram>; PLATFORMS],
+    overhead: [OnceLock<Histogram>; PLATFORMS],
+    stages: [[OnceLock<Histogram>; STAGES.len()]; PLATFORMS],
+    /// Sent, failed.
+    deliveries: [[OnceLock<Counter>; 2]; PLATFORMS],
+    /// Ok, failed.
+    subtasks: [OnceLock<Counter>; 2],
+    /// Complete, partial, failed.
+    requests: [OnceLock<Counter>; 3],
+    fanout: OnceLock<Histogram>,
+    /// Hit, miss.
+    cache: [OnceLock<Counter>; 2],
+    in_flight: OnceLock<Gauge>,
+    /// Per provider (a handful, from the configuration): a successful call's series.
+    providers: RwLock<Vec<(Arc<str>, Arc<ProviderSeries>)>>,
+}
+
+/// What every successful call to one provider updates.
+#[derive(Default)]
+struct ProviderSeries {
+    ok: OnceLock<Counter>,
+    duration: OnceLock<Histogram>,
+    chars: OnceLock<Counter>,
+    /// Input, output.
+    tokens: [OnceLock<Counter>; 2],
+    spend: OnceLock<Gauge>,
+}
+
+impl Hot {
+    /// `provider`'s series, added the first time it is named.
+    fn provider(&self, provider: &str) -> Arc<ProviderSeries> {
+        let find = |all: &[(Arc<str>, Arc<ProviderSeries>)]| {
+            all.iter()
+                .find(|(name, _)| &**name == provider)
+                .map(|(_, series)| Arc::clone(series))
+        };
+        let known = find(&self.providers.read().unwrap_or_else(|e| e.into_inner()));
+        known.unwrap_or_else(|| {
+            let mut all = self.providers.write().unwrap_or_else(|e| e.into_inner());
+            find(&all).unwrap_or_else(|| {
+                let series = Arc::new(ProviderSeries::default());
+                all.push((provider.into(), Arc::clone(&series)));
+                series
+            })
+        })
+    }
+}
+
+/// `slot`'s handle, registering it with `register` the first time.
+fn cached<H: Clone>(slot: &OnceLock<H>, register: impl FnOnce() -> H) -> H {
+    slot.get_or_init(register).clone()
 }
 
 const META: metrics::Metadata<'static> =
@@ -257,6 +341,7 @@ impl Metrics {
                 handle,
                 process,
                 started: std::time::Instant::now(),
+                hot: Hot::default(),
             }),
         };
         metrics.sample_process();
@@ -306,8 +391,10 @@ impl Metrics {
     }
 
     pub fn message_received(&self, platform: PlatformId) {
-        self.counter(Metric::MessagesReceived, vec![platform_label(platform)])
-            .increment(1);
+        cached(&self.inner.hot.received[platform_index(platform)], || {
+            self.counter(Metric::MessagesReceived, vec![platform_label(platform)])
+        })
+        .increment(1);
     }
 
     pub fn message_duplicate(&self, platform: PlatformId) {
@@ -316,43 +403,61 @@ impl Metrics {
     }
 
     pub fn reply(&self, platform: PlatformId, outcome: ReplyOutcome, took: Duration) {
-        self.counter(
-            Metric::Replies,
-            vec![
-                platform_label(platform),
-                Label::new("outcome", outcome.as_str()),
-            ],
-        )
+        let hot = &self.inner.hot;
+        let p = platform_index(platform);
+        cached(&hot.replies[p][outcome.index()], || {
+            self.counter(
+                Metric::Replies,
+                vec![
+                    platform_label(platform),
+                    Label::new("outcome", outcome.as_str()),
+                ],
+            )
+        })
         .increment(1);
         if outcome != ReplyOutcome::Ignored {
-            self.histogram(Metric::RequestDuration, vec![platform_label(platform)])
-                .record(took.as_secs_f64());
+            cached(&hot.request_duration[p], || {
+                self.histogram(Metric::RequestDuration, vec![platform_label(platform)])
+            })
+            .record(took.as_secs_f64());
         }
     }
 
     /// The runtime's own time for one reply, in total and by stage.
     pub fn runtime_overhead(&self, platform: PlatformId, stages: &Stages) {
-        self.histogram(Metric::RuntimeOverhead, vec![platform_label(platform)])
-            .record(stages.total().as_secs_f64());
-        for (stage, took) in [
-            ("intake", stages.intake),
-            ("queue", stages.queue),
-            ("handling", stages.handling),
-            ("dispatch", stages.dispatch),
-        ] {
-            self.histogram(
-                Metric::RuntimeStage,
-                vec![platform_label(platform), Label::new("stage", stage)],
-            )
+        let hot = &self.inner.hot;
+        let p = platform_index(platform);
+        cached(&hot.overhead[p], || {
+            self.histogram(Metric::RuntimeOverhead, vec![platform_label(platform)])
+        })
+        .record(stages.total().as_secs_f64());
+        let took = [
+            stages.intake,
+            stages.queue,
+            stages.handling,
+            stages.dispatch,
+        ];
+        for ((slot, stage), took) in hot.stages[p].iter().zip(STAGES).zip(took) {
+            cached(slot, || {
+                self.histogram(
+                    Metric::RuntimeStage,
+                    vec![platform_label(platform), Label::new("stage", stage)],
+                )
+            })
             .record(took.as_secs_f64());
         }
     }
 
     pub fn delivery(&self, platform: PlatformId, sent: bool) {
-        let result = if sent { "sent" } else { "failed" };
-        self.counter(
-            Metric::Deliveries,
-            vec![platform_label(platform), Label::new("result", result)],
+        let (index, result) = if sent { (0, "sent") } else { (1, "failed") };
+        cached(
+            &self.inner.hot.deliveries[platform_index(platform)][index],
+            || {
+                self.counter(
+                    Metric::Deliveries,
+                    vec![platform_label(platform), Label::new("result", result)],
+                )
+            },
         )
         .increment(1);
     }
@@ -392,15 +497,25 @@ impl Metrics {
     }
 
     pub fn provider_call(&self, provider: &str, outcome: &'static str, took: Option<Duration>) {
-        let name = Label::new("provider", provider.to_string());
-        self.counter(
-            Metric::ProviderCalls,
-            vec![name.clone(), Label::new("outcome", outcome)],
-        )
+        let series = self.inner.hot.provider(provider);
+        let name = || Label::new("provider", provider.to_string());
+        let register = || {
+            self.counter(
+                Metric::ProviderCalls,
+                vec![name(), Label::new("outcome", outcome)],
+            )
+        };
+        if outcome == "ok" {
+            cached(&series.ok, register)
+        } else {
+            register()
+        }
         .increment(1);
         if let Some(took) = took {
-            self.histogram(Metric::ProviderCallDuration, vec![name])
-                .record(took.as_secs_f64());
+            cached(&series.duration, || {
+                self.histogram(Metric::ProviderCallDuration, vec![name()])
+            })
+            .record(took.as_secs_f64());
         }
     }
 
@@ -477,8 +592,13 @@ impl Metrics {
 
     /// `result`: `hit` or `miss`.
     pub fn translation_cache(&self, result: &'static str) {
-        self.counter(Metric::TranslationCache, vec![Label::new("result", result)])
-            .increment(1);
+        let register =
+            || self.counter(Metric::TranslationCache, vec![Label::new("result", result)]);
+        match ["hit", "miss"].iter().position(|r| *r == result) {
+            Some(i) => cached(&self.inner.hot.cache[i], register),
+            None => register(),
+        }
+        .increment(1);
     }
 
     pub fn hedge_suppressed(&self) {
@@ -492,23 +612,32 @@ impl Metrics {
         spent: &crate::resilience::quota::Spent,
         today_dollars: f64,
     ) {
-        let name = Label::new("provider", provider.to_string());
-        self.counter(Metric::ProviderCharacters, vec![name.clone()])
-            .increment(spent.chars);
-        for (direction, n) in [
-            ("input", spent.input_tokens),
-            ("output", spent.output_tokens),
-        ] {
+        let series = self.inner.hot.provider(provider);
+        let name = || Label::new("provider", provider.to_string());
+        cached(&series.chars, || {
+            self.counter(Metric::ProviderCharacters, vec![name()])
+        })
+        .increment(spent.chars);
+        for ((slot, direction), n) in series
+            .tokens
+            .iter()
+            .zip(["input", "output"])
+            .zip([spent.input_tokens, spent.output_tokens])
+        {
             if n > 0 {
-                self.counter(
-                    Metric::ProviderTokens,
-                    vec![name.clone(), Label::new("direction", direction)],
-                )
+                cached(slot, || {
+                    self.counter(
+                        Metric::ProviderTokens,
+                        vec![name(), Label::new("direction", direction)],
+                    )
+                })
                 .increment(n);
             }
         }
-        self.gauge(Metric::ProviderSpendToday, vec![name])
-            .set(today_dollars);
+        cached(&series.spend, || {
+            self.gauge(Metric::ProviderSpendToday, vec![name()])
+        })
+        .set(today_dollars);
     }
 
     /// `provider` failed a job and routing sent it on to the next provider.
@@ -543,10 +672,20 @@ impl Metrics {
 
     /// One coordinator request finished: how wide it fanned out and how it ended.
     pub fn roma_request(&self, width: usize, result: &'static str) {
-        self.histogram(Metric::RomaFanoutWidth, vec![])
-            .record(width as f64);
-        self.counter(Metric::RomaRequests, vec![Label::new("result", result)])
-            .increment(1);
+        let hot = &self.inner.hot;
+        cached(&hot.fanout, || {
+            self.histogram(Metric::RomaFanoutWidth, vec![])
+        })
+        .record(width as f64);
+        let register = || self.counter(Metric::RomaRequests, vec![Label::new("result", result)]);
+        match ["complete", "partial", "failed"]
+            .iter()
+            .position(|r| *r == result)
+        {
+            Some(i) => cached(&hot.requests[i], register),
+            None => register(),
+        }
+        .increment(1);
     }
 
     /// An actor killed on purpose (chaos mode, admin API).
@@ -583,12 +722,19 @@ impl Metrics {
     }
 
     pub fn roma_subtask(&self, outcome: &'static str) {
-        self.counter(Metric::RomaSubtasks, vec![Label::new("outcome", outcome)])
-            .increment(1);
+        let register = || self.counter(Metric::RomaSubtasks, vec![Label::new("outcome", outcome)]);
+        match ["ok", "failed"].iter().position(|o| *o == outcome) {
+            Some(i) => cached(&self.inner.hot.subtasks[i], register),
+            None => register(),
+        }
+        .increment(1);
     }
 
     pub fn ledger_in_flight(&self, count: usize) {
-        self.gauge(Metric::LedgerInFlight, vec![]).set(count as f64);
+        cached(&self.inner.hot.in_flight, || {
+            self.gauge(Metric::LedgerInFlight, vec![])
+        })
+        .set(count as f64);
     }
 
     /// The current value of one sample, parsed from the exposition (`labels` must list every
@@ -613,6 +759,16 @@ impl Metrics {
 
 fn platform_label(p: PlatformId) -> Label {
     Label::new("platform", p.as_str())
+}
+
+/// `p`'s place in [`Hot`]'s per-platform arrays.
+fn platform_index(p: PlatformId) -> usize {
+    match p {
+        PlatformId::Console => 0,
+        PlatformId::Memory => 1,
+        PlatformId::Telegram => 2,
+        PlatformId::Discord => 3,
+    }
 }
 
 /// Finds `name{labels}` in a Prometheus text exposition.
@@ -673,6 +829,105 @@ mod tests {
             m.sample(Metric::ActorRestarts, &[("kind", "rate_limiter")]),
             None
         );
+    }
+
+    #[test]
+    fn cached_handles_count_each_series_apart_and_create_none_unused() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.reply(
+                PlatformId::Telegram,
+                ReplyOutcome::Translated,
+                Duration::from_millis(1),
+            );
+        }
+        m.reply(
+            PlatformId::Discord,
+            ReplyOutcome::Error,
+            Duration::from_millis(1),
+        );
+        m.delivery(PlatformId::Telegram, true);
+        m.delivery(PlatformId::Telegram, false);
+        m.delivery(PlatformId::Telegram, false);
+        m.roma_subtask("ok");
+        m.roma_subtask("failed");
+        m.roma_subtask("failed");
+        m.translation_cache("hit");
+        m.roma_request(2, "partial");
+        m.roma_request(1, "someday");
+        let replies =
+            |p: &str, o: &str| m.sample(Metric::Replies, &[("platform", p), ("outcome", o)]);
+        assert_eq!(replies("telegram", "translated"), Some(3.0));
+        assert_eq!(replies("discord", "error"), Some(1.0));
+        assert_eq!(
+            replies("discord", "translated"),
+            None,
+            "never used, never created"
+        );
+        let deliveries = |r: &str| {
+            m.sample(
+                Metric::Deliveries,
+                &[("platform", "telegram"), ("result", r)],
+            )
+        };
+        assert_eq!(
+            (deliveries("sent"), deliveries("failed")),
+            (Some(1.0), Some(2.0))
+        );
+        assert_eq!(
+            m.sample(Metric::RomaSubtasks, &[("outcome", "failed")]),
+            Some(2.0)
+        );
+        assert_eq!(
+            m.sample(Metric::TranslationCache, &[("result", "hit")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.sample(Metric::TranslationCache, &[("result", "miss")]),
+            None
+        );
+        assert_eq!(
+            m.sample(Metric::RomaRequests, &[("result", "partial")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.sample(Metric::RomaRequests, &[("result", "someday")]),
+            Some(1.0),
+            "a label outside the cached set still counts"
+        );
+        m.provider_call("groq", "ok", Some(Duration::from_millis(3)));
+        m.provider_call("groq", "ok", None);
+        m.provider_call("deepl", "ok", None);
+        m.provider_call("groq", "timeout", Some(Duration::from_millis(9)));
+        let calls =
+            |p: &str, o: &str| m.sample(Metric::ProviderCalls, &[("provider", p), ("outcome", o)]);
+        assert_eq!(calls("groq", "ok"), Some(2.0));
+        assert_eq!(calls("deepl", "ok"), Some(1.0));
+        assert_eq!(calls("groq", "timeout"), Some(1.0));
+        let spent = crate::resilience::quota::Spent {
+            chars: 10,
+            input_tokens: 4,
+            ..Default::default()
+        };
+        m.provider_spent("groq", &spent, 0.5);
+        m.provider_spent("deepl", &spent, 0.25);
+        m.provider_spent("groq", &spent, 0.75);
+        let chars = |p: &str| m.sample(Metric::ProviderCharacters, &[("provider", p)]);
+        assert_eq!((chars("groq"), chars("deepl")), (Some(20.0), Some(10.0)));
+        assert_eq!(
+            m.sample(Metric::ProviderSpendToday, &[("provider", "groq")]),
+            Some(0.75)
+        );
+        assert_eq!(
+            m.sample(
+                Metric::ProviderTokens,
+                &[("provider", "groq"), ("direction", "output")]
+            ),
+            None
+        );
+        m.ledger_in_flight(5);
+        m.ledger_in_flight(2);
+        assert_eq!(m.sample(Metric::LedgerInFlight, &[]), Some(2.0));
     }
 
     #[test]
