@@ -116,6 +116,8 @@ pub struct Outcome {
     pub latency_by_kind: HashMap<String, Spread>,
     /// Answered messages per second, from the first post to the last first reply.
     pub throughput: f64,
+    /// Seconds from the start of the load to the last first reply.
+    pub last_reply_s: f64,
     pub seconds: Vec<Second>,
     pub recoveries: Vec<Recovery>,
 }
@@ -275,6 +277,9 @@ pub fn analyse(input: &Input<'_>) -> Outcome {
         } else {
             0.0
         },
+        last_reply_s: last_first
+            .saturating_duration_since(input.start)
+            .as_secs_f64(),
         seconds,
         recoveries,
     }

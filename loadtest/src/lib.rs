@@ -91,12 +91,14 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
 
     let start = Instant::now();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The probe reads on through the drain: at saturation that is where the work is.
+    let (probe_stop_tx, probe_stop_rx) = tokio::sync::watch::channel(false);
     let log = chaos::Log::new(start);
     let probe = tokio::spawn(probe::run(
         target.pid(),
         start,
         Duration::from_millis(250),
-        stop_rx.clone(),
+        probe_stop_rx,
     ));
     let rig = chaos::Rig {
         start,
@@ -117,6 +119,7 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     let chaos_stats = chaos.await.unwrap_or_default();
     provider.set_behavior(calm);
     drain(&s, &fake, &posted).await;
+    let _ = probe_stop_tx.send(true);
     tokio::time::sleep(SETTLE).await;
     // A restart started the bot's counters over: no figures then.
     let overhead_after = if target.starts() == starts {
@@ -153,7 +156,11 @@ pub async fn run(s: Scenario, work: &Path) -> Result<Report, RunError> {
     let failures = report::verdict(&s, &outcome, ending);
     Ok(Report {
         target_version: target_version(&s),
-        resources: Resources::of(&samples, load_secs),
+        resources: Resources::of(&samples, load_secs).per_message(
+            &samples,
+            outcome.last_reply_s,
+            outcome.answered,
+        ),
         runtime_overhead: overhead_before
             .zip(overhead_after)
             .and_then(|(before, after)| InBot::between(&before, &after)),

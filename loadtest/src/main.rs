@@ -34,6 +34,10 @@ struct Cli {
     /// (e.g. `tolmach,bare-teloxide,python`).
     #[arg(long, value_enum, value_delimiter = ',')]
     compare: Vec<TargetKind>,
+    /// With `--compare`: run the comparison this many times, the bots taking turns, and
+    /// report each bot's median and tolmach's ratio to it round by round.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     #[arg(long, value_enum)]
     platform: Option<PlatformKind>,
     /// Distinct users.
@@ -192,24 +196,48 @@ async fn main() -> anyhow::Result<ExitCode> {
     } else {
         cli.compare.clone()
     };
-    let mut reports = Vec::new();
-    for target in targets {
-        let s = Scenario {
-            target,
-            ..base.clone()
+    let mut rounds: Vec<Vec<Report>> = Vec::new();
+    let mut text = String::new();
+    for round in 1..=cli.repeat {
+        // Each round's files apart, so a later round does not overwrite an earlier one's.
+        let out = if cli.repeat > 1 {
+            cli.out.join(format!("round-{round}"))
+        } else {
+            cli.out.clone()
         };
-        reports.push(one(s, &cli.out).await?);
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let mut reports = Vec::new();
+        for target in &targets {
+            let s = Scenario {
+                target: *target,
+                ..base.clone()
+            };
+            reports.push(one(s, &out).await?);
+        }
+        if reports.len() > 1 {
+            let table = tolmach_loadtest::report::compare(&reports);
+            print!("{table}");
+            if cli.repeat > 1 {
+                text.push_str(&format!("round {round}:\n"));
+            }
+            text.push_str(&table);
+        }
+        rounds.push(reports);
     }
-    if reports.len() > 1 {
-        let table = tolmach_loadtest::report::compare(&reports);
-        print!("{table}");
+    if rounds.len() > 1 && targets.len() > 1 {
+        let summary = tolmach_loadtest::report::compare_rounds(&rounds);
+        print!("\n{summary}");
+        text.push_str(&format!("\n{summary}"));
+    }
+    if !text.is_empty() {
         let path = cli.out.join(format!("{}-compare.txt", base.name));
-        std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     }
     // The verdict is about tolmach: a peer that reorders (python-telegram-bot with concurrent
     // updates does) is reported, not failed.
-    let failed = reports
+    let failed = rounds
         .iter()
+        .flatten()
         .any(|r| r.scenario.target == TargetKind::Tolmach && !r.failures.is_empty());
     Ok(if failed {
         ExitCode::FAILURE
@@ -266,5 +294,12 @@ mod tests {
             .expect("parses");
         assert_eq!(off.scenario().chaos.kill_every, None);
         assert!(Cli::try_parse_from(["loadtest", "--kill-every", "soon"]).is_err());
+
+        assert_eq!(cli.repeat, 1);
+        let repeated =
+            Cli::try_parse_from(["loadtest", "--compare", "tolmach,python", "--repeat", "5"])
+                .expect("parses");
+        assert_eq!(repeated.repeat, 5);
+        assert!(Cli::try_parse_from(["loadtest", "--repeat", "0"]).is_err());
     }
 }

@@ -29,6 +29,10 @@ pub struct Resources {
     /// That wait per switch onto a CPU, in microseconds: roughly what each hand-off between
     /// the bot's threads cost in waiting alone.
     pub wait_per_switch_us: Option<f64>,
+    /// The bot's CPU time from the start of the load to the last reply, per answered message,
+    /// in microseconds: what the peers are compared by at saturation, where the machine's
+    /// cores are full and throughput follows the CPU each message costs.
+    pub cpu_us_per_message: Option<f64>,
 }
 
 /// Everything a run produced.
@@ -63,8 +67,30 @@ impl Resources {
             cpu_peak: during.iter().map(|s| s.cpu).fold(0.0, f64::max),
             cpu_wait_mean: mean(during.iter().filter_map(|s| s.cpu_wait)),
             wait_per_switch_us: wait_per_switch_us(&during),
+            cpu_us_per_message: None,
         }
     }
+
+    /// Sets [`Resources::cpu_us_per_message`] for `answered` messages, the last answered
+    /// `until_s` seconds after the start of the load.
+    pub fn per_message(mut self, samples: &[Sample], until_s: f64, answered: usize) -> Self {
+        self.cpu_us_per_message =
+            (answered > 0).then(|| cpu_seconds(samples, until_s) * 1e6 / answered as f64);
+        self
+    }
+}
+
+/// CPU seconds the bot used between the start of the load and `until_s`: each sample's share
+/// of a core over the time since the sample before it, counted for the part of that interval
+/// inside the window.
+fn cpu_seconds(samples: &[Sample], until_s: f64) -> f64 {
+    samples
+        .windows(2)
+        .map(|pair| {
+            let (from, to) = (pair[0].t.max(0.0), pair[1].t.min(until_s));
+            pair[1].cpu * (to - from).max(0.0)
+        })
+        .sum()
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -205,6 +231,11 @@ impl Report {
             r.cpu_mean * 100.0,
             r.cpu_peak * 100.0
         ));
+        if let Some(per) = r.cpu_us_per_message {
+            line(format!(
+                "bot: {per:.0} µs of CPU per answered message (from the start of the load to the last reply)"
+            ));
+        }
         if let (Some(wait), Some(per)) = (r.cpu_wait_mean, r.wait_per_switch_us) {
             line(format!(
                 "bot: ready but waiting for a CPU {:.0}% of a core, {per:.0} µs per switch onto one (the machine's share of the latency)",
@@ -407,7 +438,7 @@ pub fn compare(reports: &[Report]) -> String {
     };
     let b = &base.outcome;
     let mut out = format!(
-        "{:<14} {:>11} {:>9} {:>9} {:>12} {:>6} {:>9} {:>8} {:>14}\n",
+        "{:<14} {:>11} {:>9} {:>9} {:>12} {:>6} {:>9} {:>8} {:>12} {:>14}\n",
         "bot",
         "answered/s",
         "p50 ms",
@@ -416,12 +447,17 @@ pub fn compare(reports: &[Report]) -> String {
         "lost",
         "repeated",
         "RSS MiB",
+        "CPU µs/msg",
         "tolmach ÷ bot"
     );
     for r in reports {
         let o = &r.outcome;
+        let cpu = r
+            .resources
+            .cpu_us_per_message
+            .map_or_else(|| "-".to_owned(), |us| format!("{us:.0}"));
         out.push_str(&format!(
-            "{:<14} {:>11.0} {:>9.2} {:>9.2} {:>12.2} {:>6} {:>9} {:>8.1} {:>14.2}\n",
+            "{:<14} {:>11.0} {:>9.2} {:>9.2} {:>12.2} {:>6} {:>9} {:>8.1} {:>12} {:>14.2}\n",
             r.scenario.target.as_str(),
             o.throughput,
             o.latency.p50,
@@ -430,12 +466,81 @@ pub fn compare(reports: &[Report]) -> String {
             o.lost,
             o.duplicated,
             r.resources.rss_peak_bytes as f64 / 1_048_576.0,
-            if o.throughput > 0.0 {
-                b.throughput / o.throughput
-            } else {
-                f64::INFINITY
-            },
+            cpu,
+            ratio(b.throughput, o.throughput),
         ));
+    }
+    out
+}
+
+fn ratio(tolmach: f64, bot: f64) -> f64 {
+    if bot > 0.0 {
+        tolmach / bot
+    } else {
+        f64::INFINITY
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// Several rounds of the same comparison (each round runs every bot once, in the same order):
+/// per bot, the answered/s and CPU per message of each round and their medians, and tolmach's
+/// ratio to it round by round. A round's bots run minutes apart at most, so the ratio within a
+/// round is steadier than any one figure across rounds.
+pub fn compare_rounds(rounds: &[Vec<Report>]) -> String {
+    let Some(first) = rounds.first() else {
+        return String::new();
+    };
+    let list = |values: &[f64], digits: usize| {
+        let each: Vec<String> = values.iter().map(|v| format!("{v:.digits$}")).collect();
+        let mid =
+            median(values.to_vec()).map_or_else(|| "-".to_owned(), |m| format!("{m:.digits$}"));
+        format!("{} (median {mid})", each.join(" / "))
+    };
+    let mut out = format!("{} rounds:\n", rounds.len());
+    for (i, r) in first.iter().enumerate() {
+        fn of(round: &[Report], i: usize) -> Option<&Outcome> {
+            round.get(i).map(|r| &r.outcome)
+        }
+        let answered: Vec<f64> = rounds
+            .iter()
+            .filter_map(|round| of(round, i))
+            .map(|o| o.throughput)
+            .collect();
+        let cpu: Vec<f64> = rounds
+            .iter()
+            .filter_map(|round| round.get(i)?.resources.cpu_us_per_message)
+            .collect();
+        out.push_str(&format!(
+            "{}: answered/s {}; CPU µs/msg {}\n",
+            r.scenario.target.as_str(),
+            list(&answered, 0),
+            list(&cpu, 0)
+        ));
+        if i > 0 {
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .filter_map(|round| {
+                    Some(ratio(
+                        round.first()?.outcome.throughput,
+                        of(round, i)?.throughput,
+                    ))
+                })
+                .collect();
+            out.push_str(&format!(
+                "  tolmach ÷ {}: {}\n",
+                r.scenario.target.as_str(),
+                list(&ratios, 2)
+            ));
+        }
     }
     out
 }
@@ -468,6 +573,32 @@ mod tests {
         assert!((wait - 0.3).abs() < 1e-9, "{wait}");
         let per = r.wait_per_switch_us.expect("read");
         assert!((per - 75.0).abs() < 1e-6, "300 ms / 4,000 switches: {per}");
+    }
+
+    #[test]
+    fn cpu_per_message_counts_the_cpu_from_the_load_to_the_last_reply() {
+        let samples = [
+            sample(-0.5, None, None), // warm-up: left out
+            sample(0.0, None, None),  // 0.5 of a core over the warm-up's last interval: left out
+            sample(1.0, None, None),  // 0.5 s
+            sample(2.0, None, None),  // half of it before the last reply at 1.5 s: 0.25 s
+            sample(3.0, None, None),  // after it: left out
+        ];
+        let r = Resources::of(&samples, 1.0).per_message(&samples, 1.5, 1_000);
+        let per = r.cpu_us_per_message.expect("answered");
+        assert!(
+            (per - 750.0).abs() < 1e-6,
+            "0.75 s over 1,000 messages: {per}"
+        );
+        let none = Resources::of(&samples, 1.0).per_message(&samples, 1.5, 0);
+        assert_eq!(none.cpu_us_per_message, None);
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(Vec::new()), None);
     }
 
     #[test]
