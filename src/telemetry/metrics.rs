@@ -216,6 +216,11 @@ const PLATFORMS: usize = 4;
 const OUTCOMES: usize = 8;
 /// The stages of `tolmach_runtime_stage_seconds`, in the order of their handles.
 const STAGES: [&str; 4] = ["intake", "queue", "handling", "dispatch"];
+/// The label values with a cached handle, in the order of their handles; other values are
+/// still counted, through the recorder.
+const SUBTASK_OUTCOMES: [&str; 2] = ["ok", "failed"];
+const REQUEST_RESULTS: [&str; 3] = ["complete", "partial", "failed"];
+const CACHE_RESULTS: [&str; 2] = ["hit", "miss"];
 
 /// Handles of the series every message updates, each registered on first use. Looking a
 /// series up in the recorder (building its key, hashing its name and labels, searching the
@@ -231,13 +236,10 @@ struct Hot {
     stages: [[OnceLock<Histogram>; STAGES.len()]; PLATFORMS],
     /// Sent, failed.
     deliveries: [[OnceLock<Counter>; 2]; PLATFORMS],
-    /// Ok, failed.
-    subtasks: [OnceLock<Counter>; 2],
-    /// Complete, partial, failed.
-    requests: [OnceLock<Counter>; 3],
+    subtasks: [OnceLock<Counter>; SUBTASK_OUTCOMES.len()],
+    requests: [OnceLock<Counter>; REQUEST_RESULTS.len()],
     fanout: OnceLock<Histogram>,
-    /// Hit, miss.
-    cache: [OnceLock<Counter>; 2],
+    cache: [OnceLock<Counter>; CACHE_RESULTS.len()],
     in_flight: OnceLock<Gauge>,
     /// Per provider (a handful, from the configuration): a successful call's series.
     providers: RwLock<Vec<(Arc<str>, Arc<ProviderSeries>)>>,
@@ -277,6 +279,20 @@ impl Hot {
 /// `slot`'s handle, registering it with `register` the first time.
 fn cached<H: Clone>(slot: &OnceLock<H>, register: impl FnOnce() -> H) -> H {
     slot.get_or_init(register).clone()
+}
+
+/// The handle for label `value`: from its slot when it is one of `known` (one slot each, in
+/// order), registered with `register` the first time; otherwise from `register` every time.
+fn cached_for<H: Clone, const N: usize>(
+    slots: &[OnceLock<H>; N],
+    known: [&str; N],
+    value: &str,
+    register: impl FnOnce() -> H,
+) -> H {
+    match known.iter().position(|k| *k == value) {
+        Some(i) => cached(&slots[i], register),
+        None => register(),
+    }
 }
 
 const META: metrics::Metadata<'static> =
@@ -499,17 +515,12 @@ impl Metrics {
     pub fn provider_call(&self, provider: &str, outcome: &'static str, took: Option<Duration>) {
         let series = self.inner.hot.provider(provider);
         let name = || Label::new("provider", provider.to_string());
-        let register = || {
+        cached_for(std::array::from_ref(&series.ok), ["ok"], outcome, || {
             self.counter(
                 Metric::ProviderCalls,
                 vec![name(), Label::new("outcome", outcome)],
             )
-        };
-        if outcome == "ok" {
-            cached(&series.ok, register)
-        } else {
-            register()
-        }
+        })
         .increment(1);
         if let Some(took) = took {
             cached(&series.duration, || {
@@ -592,12 +603,9 @@ impl Metrics {
 
     /// `result`: `hit` or `miss`.
     pub fn translation_cache(&self, result: &'static str) {
-        let register =
-            || self.counter(Metric::TranslationCache, vec![Label::new("result", result)]);
-        match ["hit", "miss"].iter().position(|r| *r == result) {
-            Some(i) => cached(&self.inner.hot.cache[i], register),
-            None => register(),
-        }
+        cached_for(&self.inner.hot.cache, CACHE_RESULTS, result, || {
+            self.counter(Metric::TranslationCache, vec![Label::new("result", result)])
+        })
         .increment(1);
     }
 
@@ -677,14 +685,9 @@ impl Metrics {
             self.histogram(Metric::RomaFanoutWidth, vec![])
         })
         .record(width as f64);
-        let register = || self.counter(Metric::RomaRequests, vec![Label::new("result", result)]);
-        match ["complete", "partial", "failed"]
-            .iter()
-            .position(|r| *r == result)
-        {
-            Some(i) => cached(&hot.requests[i], register),
-            None => register(),
-        }
+        cached_for(&hot.requests, REQUEST_RESULTS, result, || {
+            self.counter(Metric::RomaRequests, vec![Label::new("result", result)])
+        })
         .increment(1);
     }
 
@@ -722,11 +725,9 @@ impl Metrics {
     }
 
     pub fn roma_subtask(&self, outcome: &'static str) {
-        let register = || self.counter(Metric::RomaSubtasks, vec![Label::new("outcome", outcome)]);
-        match ["ok", "failed"].iter().position(|o| *o == outcome) {
-            Some(i) => cached(&self.inner.hot.subtasks[i], register),
-            None => register(),
-        }
+        cached_for(&self.inner.hot.subtasks, SUBTASK_OUTCOMES, outcome, || {
+            self.counter(Metric::RomaSubtasks, vec![Label::new("outcome", outcome)])
+        })
         .increment(1);
     }
 
