@@ -8,6 +8,12 @@
 //! (`/proc/<pid>/task/*/schedstat`). On a machine the bot shares with the harness and the
 //! fakes, that wait is part of every latency the harness measures and none of it is the bot's
 //! code: the report shows it so a run can tell a slow bot from a busy machine.
+//!
+//! The same file gives each thread's time on a CPU, summed by the thread's name (tokio's
+//! workers, the store's writer, its checkpoints): the report says which of them the CPU went to
+//! without a profiler.
+
+use std::collections::BTreeMap;
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +34,10 @@ pub struct Sample {
     pub cpu_wait: Option<f64>,
     /// Times the bot's threads were switched onto a CPU since the previous sample.
     pub switches: Option<u64>,
+    /// CPU used since the previous sample by the bot's threads of each name, as a share of one
+    /// core (empty without scheduler statistics).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub threads: BTreeMap<String, f64>,
 }
 
 /// Samples every `every` until `stop` fires.
@@ -55,17 +65,37 @@ pub async fn run(
         };
         let sched = scheduler_stats(p);
         let now = Instant::now();
-        let (share, cpu_wait, switches) = match last {
-            Some((lp, lc, ls, lt)) if lp == p => {
-                let dt = now.duration_since(lt).as_secs_f64();
+        let (share, cpu_wait, switches, threads) = match &last {
+            Some((lp, lc, ls, lt)) if *lp == p => {
+                let dt = now.duration_since(*lt).as_secs_f64();
                 let per_second = |x: f64| if dt > 0.0 { x / dt } else { 0.0 };
-                let waits = sched.zip(ls).map(|(s, then)| {
+                let then = ls.as_ref();
+                let waits = sched.as_ref().zip(then).map(|(s, then)| {
                     let waited = s.waited_ns.saturating_sub(then.waited_ns) as f64 / 1e9;
                     (per_second(waited), s.switches.saturating_sub(then.switches))
                 });
-                (per_second(cpu - lc), waits.map(|w| w.0), waits.map(|w| w.1))
+                let threads = sched
+                    .as_ref()
+                    .zip(then)
+                    .map(|(s, then)| {
+                        s.on_cpu_ns
+                            .iter()
+                            .map(|(name, &ns)| {
+                                let before = then.on_cpu_ns.get(name).copied().unwrap_or(0);
+                                let used = ns.saturating_sub(before) as f64 / 1e9;
+                                (name.clone(), per_second(used))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    per_second(cpu - lc),
+                    waits.map(|w| w.0),
+                    waits.map(|w| w.1),
+                    threads,
+                )
             }
-            _ => (0.0, None, None),
+            _ => (0.0, None, None, BTreeMap::new()),
         };
         last = Some((p, cpu, sched, now));
         let t = if now >= start {
@@ -79,6 +109,7 @@ pub async fn run(
             cpu: share,
             cpu_wait,
             switches,
+            threads,
         });
     }
 }
@@ -104,16 +135,27 @@ fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
 }
 
 /// Scheduler statistics summed over a process's threads.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Sched {
     /// Time spent ready to run, waiting for a CPU, in nanoseconds.
     waited_ns: u64,
     /// Times switched onto a CPU.
     switches: u64,
+    /// Time on a CPU, in nanoseconds, by thread name ([`thread_group`]).
+    on_cpu_ns: BTreeMap<String, u64>,
+}
+
+/// One thread's line of `schedstat`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct TaskSched {
+    on_cpu_ns: u64,
+    waited_ns: u64,
+    switches: u64,
 }
 
 /// `/proc/<pid>/task/*/schedstat` (time on a CPU, time waiting for one, times switched in),
-/// summed; `None` when the kernel keeps no such statistics. Threads that ended are not counted.
+/// summed, and the time on a CPU by thread name; `None` when the kernel keeps no such
+/// statistics. Threads that ended are not counted.
 fn scheduler_stats(pid: u32) -> Option<Sched> {
     let mut total = Sched::default();
     let mut any = false;
@@ -125,18 +167,35 @@ fn scheduler_stats(pid: u32) -> Option<Sched> {
         if let Some(s) = parse_schedstat(&line) {
             total.waited_ns += s.waited_ns;
             total.switches += s.switches;
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            *total.on_cpu_ns.entry(thread_group(&name)).or_default() += s.on_cpu_ns;
             any = true;
         }
     }
     any.then_some(total)
 }
 
-fn parse_schedstat(line: &str) -> Option<Sched> {
-    let mut fields = line.split_whitespace().skip(1);
-    Some(Sched {
+fn parse_schedstat(line: &str) -> Option<TaskSched> {
+    let mut fields = line.split_whitespace();
+    Some(TaskSched {
+        on_cpu_ns: fields.next()?.parse().ok()?,
         waited_ns: fields.next()?.parse().ok()?,
         switches: fields.next()?.parse().ok()?,
     })
+}
+
+/// A thread's name without a trailing number, so that numbered threads of one pool count
+/// together ("worker-3" and "worker-12" are "worker", "python3.12" is "python"); a name that is
+/// only a number is "?".
+fn thread_group(comm: &str) -> String {
+    let name = comm
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_digit() || "-_.# ".contains(c));
+    if name.is_empty() {
+        "?".to_string()
+    } else {
+        name.to_string()
+    }
 }
 
 /// The kernel's clock ticks per second (`getconf CLK_TCK`), 100 when it cannot be read.
@@ -165,7 +224,8 @@ mod tests {
     fn reads_the_scheduler_statistics_line() {
         assert_eq!(
             parse_schedstat("2043800000 1069000000 23003\n"),
-            Some(Sched {
+            Some(TaskSched {
+                on_cpu_ns: 2_043_800_000,
                 waited_ns: 1_069_000_000,
                 switches: 23_003
             })
@@ -176,6 +236,17 @@ mod tests {
         if std::path::Path::new("/proc/self/schedstat").exists() {
             let me = scheduler_stats(std::process::id()).expect("readable");
             assert!(me.switches > 0);
+            assert!(me.on_cpu_ns.values().sum::<u64>() > 0);
         }
+    }
+
+    #[test]
+    fn numbered_threads_count_as_one_pool() {
+        assert_eq!(thread_group("tokio-rt-worker\n"), "tokio-rt-worker");
+        assert_eq!(thread_group("worker-3"), "worker");
+        assert_eq!(thread_group("worker-12"), "worker");
+        assert_eq!(thread_group("python3.12"), "python");
+        assert_eq!(thread_group("42"), "?");
+        assert_eq!(thread_group(""), "?");
     }
 }

@@ -1,6 +1,7 @@
 //! What a run found: the summary printed at the end, the JSON report and the PNG plot
 //! (latency percentiles and throughput over time, chaos events marked).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -33,6 +34,9 @@ pub struct Resources {
     /// in microseconds: what the peers are compared by at saturation, where the machine's
     /// cores are full and throughput follows the CPU each message costs.
     pub cpu_us_per_message: Option<f64>,
+    /// Over the same window, each thread name's share of the bot's CPU, largest first (empty
+    /// without the kernel's scheduler statistics).
+    pub cpu_by_thread: Vec<(String, f64)>,
 }
 
 /// Everything a run produced.
@@ -68,6 +72,7 @@ impl Resources {
             cpu_wait_mean: mean(during.iter().filter_map(|s| s.cpu_wait)),
             wait_per_switch_us: wait_per_switch_us(&during),
             cpu_us_per_message: None,
+            cpu_by_thread: Vec::new(),
         }
     }
 
@@ -76,8 +81,31 @@ impl Resources {
     pub fn per_message(mut self, samples: &[Sample], until_s: f64, answered: usize) -> Self {
         self.cpu_us_per_message =
             (answered > 0).then(|| cpu_seconds(samples, until_s) * 1e6 / answered as f64);
+        self.cpu_by_thread = cpu_by_thread(samples, until_s);
         self
     }
+}
+
+/// Each thread name's share of the CPU its threads used between the start of the load and
+/// `until_s` (counted as [`cpu_seconds`] counts), largest first.
+fn cpu_by_thread(samples: &[Sample], until_s: f64) -> Vec<(String, f64)> {
+    let mut used: BTreeMap<&str, f64> = BTreeMap::new();
+    for pair in samples.windows(2) {
+        let (from, to) = (pair[0].t.max(0.0), pair[1].t.min(until_s));
+        for (name, share) in &pair[1].threads {
+            *used.entry(name).or_default() += share * (to - from).max(0.0);
+        }
+    }
+    let total: f64 = used.values().sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    let mut shares: Vec<(String, f64)> = used
+        .into_iter()
+        .map(|(name, s)| (name.to_string(), s / total))
+        .collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    shares
 }
 
 /// CPU seconds the bot used between the start of the load and `until_s`: each sample's share
@@ -235,6 +263,15 @@ impl Report {
             line(format!(
                 "bot: {per:.0} µs of CPU per answered message (from the start of the load to the last reply)"
             ));
+        }
+        if !r.cpu_by_thread.is_empty() {
+            let shares: Vec<String> = r
+                .cpu_by_thread
+                .iter()
+                .filter(|(_, share)| *share >= 0.005)
+                .map(|(name, share)| format!("{name} {:.0}%", share * 100.0))
+                .collect();
+            line(format!("bot: its CPU by thread: {}", shares.join(", ")));
         }
         if let (Some(wait), Some(per)) = (r.cpu_wait_mean, r.wait_per_switch_us) {
             line(format!(
@@ -556,6 +593,7 @@ mod tests {
             cpu: 0.5,
             cpu_wait,
             switches,
+            threads: BTreeMap::new(),
         }
     }
 
@@ -592,6 +630,34 @@ mod tests {
         );
         let none = Resources::of(&samples, 1.0).per_message(&samples, 1.5, 0);
         assert_eq!(none.cpu_us_per_message, None);
+    }
+
+    #[test]
+    fn the_cpu_by_thread_is_each_names_share_over_the_same_window() {
+        let with = |t: f64, threads: &[(&str, f64)]| Sample {
+            threads: threads.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+            ..sample(t, None, None)
+        };
+        let samples = [
+            with(-0.5, &[("store", 9.0)]),                      // warm-up: left out
+            with(0.0, &[("store", 9.0)]),                       // its interval ends at the start
+            with(1.0, &[("worker", 0.6), ("store", 0.2)]),      // 0.6 s and 0.2 s
+            with(2.0, &[("worker", 0.4), ("checkpoint", 0.4)]), // half counted: 0.2 s each
+            with(3.0, &[("checkpoint", 5.0)]),                  // after the last reply: left out
+        ];
+        let r = Resources::of(&samples, 1.0).per_message(&samples, 1.5, 1_000);
+        let names: Vec<&str> = r.cpu_by_thread.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["worker", "checkpoint", "store"],
+            "largest first, ties by name"
+        );
+        let share = |name: &str| r.cpu_by_thread.iter().find(|(n, _)| n == name).map(|x| x.1);
+        assert!((share("worker").unwrap_or(0.0) - 0.8 / 1.2).abs() < 1e-9);
+        assert!((share("store").unwrap_or(0.0) - 0.2 / 1.2).abs() < 1e-9);
+        let without = [sample(0.0, None, None), sample(1.0, None, None)];
+        let none = Resources::of(&without, 1.0).per_message(&without, 1.0, 10);
+        assert!(none.cpu_by_thread.is_empty());
     }
 
     #[test]
