@@ -91,9 +91,9 @@ impl Resources {
 fn cpu_by_thread(samples: &[Sample], until_s: f64) -> Vec<(String, f64)> {
     let mut used: BTreeMap<&str, f64> = BTreeMap::new();
     for pair in samples.windows(2) {
-        let (from, to) = (pair[0].t.max(0.0), pair[1].t.min(until_s));
+        let seconds = in_window(pair, until_s);
         for (name, share) in &pair[1].threads {
-            *used.entry(name).or_default() += share * (to - from).max(0.0);
+            *used.entry(name).or_default() += share * seconds;
         }
     }
     let total: f64 = used.values().sum();
@@ -114,11 +114,15 @@ fn cpu_by_thread(samples: &[Sample], until_s: f64) -> Vec<(String, f64)> {
 fn cpu_seconds(samples: &[Sample], until_s: f64) -> f64 {
     samples
         .windows(2)
-        .map(|pair| {
-            let (from, to) = (pair[0].t.max(0.0), pair[1].t.min(until_s));
-            pair[1].cpu * (to - from).max(0.0)
-        })
+        .map(|pair| pair[1].cpu * in_window(pair, until_s))
         .sum()
+}
+
+/// Seconds of the interval between two samples that fall between the start of the load and
+/// `until_s` (the later sample's shares cover that interval).
+fn in_window(pair: &[Sample], until_s: f64) -> f64 {
+    let (from, to) = (pair[0].t.max(0.0), pair[1].t.min(until_s));
+    (to - from).max(0.0)
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
